@@ -1,0 +1,92 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/variants"
+)
+
+// seedHook is an mmdebstrap setup hook that hardlinks the shared package cache
+// into the new tree, so apt inside mmdebstrap downloads only what is new. It
+// is a file run directly by mmdebstrap, not a shell string built from input;
+// the cache folder reaches it through the environment.
+const seedHook = `#!/bin/sh
+# debian-atomic: seed mmdebstrap's package cache from the shared one.
+set -eu
+dest="$1/var/cache/apt/archives"
+mkdir -p "$dest/partial"
+[ -d "$DEBIAN_ATOMIC_DEBS" ] || exit 0
+find "$DEBIAN_ATOMIC_DEBS" -maxdepth 1 -name '*.deb' -exec cp -l -f -t "$dest/" {} +
+`
+
+// bootstrapArgs is the bootstrap tool's command line for v into root.
+func bootstrapArgs(v *variants.Variant, root, debs, hook string) []string {
+	comps := strings.Join(v.Components, ",")
+	switch v.Bootstrap {
+	case variants.Debootstrap:
+		return []string{"debootstrap", "--variant=minbase", "--arch=" + v.Architecture,
+			"--components=" + comps, "--cache-dir=" + debs, "--merged-usr",
+			v.Suite, root, v.Mirror}
+	default:
+		return []string{"mmdebstrap", "--mode=root", "--variant=minbase",
+			"--architectures=" + v.Architecture, "--components=" + comps,
+			// Keep downloaded packages for the shared cache, and the package
+			// lists so the install step's apt-get update is incremental.
+			"--skip=download/empty", "--skip=essential/unlink", "--skip=cleanup/apt/lists",
+			"--setup-hook=" + hook,
+			v.Suite, root, v.Mirror}
+	}
+}
+
+// bootstrap creates a minimal Debian tree at root.
+func (b *variantBuild) bootstrap(ctx context.Context, root string) error {
+	v := b.v
+	if err := os.MkdirAll(b.cfg.DebsDir, 0o755); err != nil {
+		return err
+	}
+	hook := filepath.Join(b.cfg.CacheDir, "hooks", "seed-debs")
+	if err := os.MkdirAll(filepath.Dir(hook), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(hook, []byte(seedHook), 0o755); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	args := bootstrapArgs(v, root, b.cfg.DebsDir, hook)
+	_, err := b.cfg.Runner.Run(ctx, run.Cmd{Args: args, Env: []string{DebsEnv + "=" + b.cfg.DebsDir}})
+	if err != nil {
+		return fmt.Errorf("%s of %s from %s failed (check the suite and mirror in %s): %w", v.Bootstrap, v.Suite, v.Mirror, v.File, err)
+	}
+	return harvestDebs(filepath.Join(root, "var", "cache", "apt", "archives"), b.cfg.DebsDir)
+}
+
+// harvestDebs moves downloaded packages from a tree into the shared cache and
+// leaves the tree's package cache empty.
+func harvestDebs(archives, debs string) error {
+	entries, err := os.ReadDir(archives)
+	if err != nil {
+		return nil
+	}
+	for _, e := range entries {
+		src := filepath.Join(archives, e.Name())
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".deb") {
+			if err := os.Rename(src, filepath.Join(debs, e.Name())); err != nil {
+				return fmt.Errorf("keeping %s in the package cache: %w", e.Name(), err)
+			}
+			continue
+		}
+		if e.Name() != "partial" && e.Name() != "lock" {
+			os.RemoveAll(src)
+		}
+	}
+	os.RemoveAll(filepath.Join(archives, "partial"))
+	os.Remove(filepath.Join(archives, "lock"))
+	return nil
+}

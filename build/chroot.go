@@ -1,0 +1,211 @@
+package build
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/debian-atomic/builder/build/run"
+)
+
+// chroot prepares a tree for running commands inside it and undoes every
+// change on every exit path.
+type chroot struct {
+	root    string
+	runner  run.Runner
+	mounted []string // mount points, in mount order
+	undo    []func() error
+}
+
+// chrootMounts are the pseudo-filesystems commands in the tree need. /dev is a
+// fresh devtmpfs, not a bind of the host's /dev: with shared mount
+// propagation, a devpts mounted on a bind would land on the host's /dev/pts.
+var chrootMounts = []struct{ fstype, source, target, opts string }{
+	{"proc", "proc", "proc", ""},
+	{"sysfs", "sysfs", "sys", "ro"},
+	{"devtmpfs", "udev", "dev", ""},
+	{"devpts", "devpts", "dev/pts", "newinstance,ptmxmode=0666,mode=0620"},
+	{"tmpfs", "tmpfs", "run", "mode=0755"},
+}
+
+// enterChroot mounts the pseudo-filesystems. Call close when done, also on
+// failure: it unmounts whatever was mounted.
+func enterChroot(ctx context.Context, runner run.Runner, root string) (*chroot, error) {
+	c := &chroot{root: root, runner: runner}
+	for _, m := range chrootMounts {
+		target := filepath.Join(root, m.target)
+		if err := os.MkdirAll(target, 0o755); err != nil {
+			c.close()
+			return nil, err
+		}
+		args := []string{"mount", "-t", m.fstype}
+		if m.opts != "" {
+			args = append(args, "-o", m.opts)
+		}
+		args = append(args, m.source, target)
+		if _, err := runner.Run(ctx, run.Cmd{Args: args, Quiet: true}); err != nil {
+			c.close()
+			return nil, fmt.Errorf("mounting %s in the build tree: %w", m.target, err)
+		}
+		c.mounted = append(c.mounted, target)
+	}
+	return c, nil
+}
+
+// bind mounts a host directory into the tree (the shared package cache).
+func (c *chroot) bind(ctx context.Context, src, rel string) error {
+	target := filepath.Join(c.root, rel)
+	if err := os.MkdirAll(target, 0o755); err != nil {
+		return err
+	}
+	if _, err := c.runner.Run(ctx, run.Cmd{Args: []string{"mount", "--bind", src, target}, Quiet: true}); err != nil {
+		return err
+	}
+	c.mounted = append(c.mounted, target)
+	return nil
+}
+
+// withHostResolver gives the tree the host's resolv.conf for the step and puts
+// back what was there, unless a package replaced it meanwhile.
+func (c *chroot) withHostResolver() error {
+	data, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return nil // no resolver to share; apt will say what fails
+	}
+	path := filepath.Join(c.root, "etc", "resolv.conf")
+	backup := path + ".debian-atomic"
+	hadOld := false
+	if _, err := os.Lstat(path); err == nil {
+		if err := os.Rename(path, backup); err != nil {
+			return err
+		}
+		hadOld = true
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return err
+	}
+	c.undo = append(c.undo, func() error {
+		cur, err := os.ReadFile(path)
+		fi, lerr := os.Lstat(path)
+		ours := err == nil && lerr == nil && fi.Mode().IsRegular() && string(cur) == string(data)
+		if ours {
+			os.Remove(path)
+		}
+		if hadOld {
+			if ours {
+				return os.Rename(backup, path)
+			}
+			return os.Remove(backup)
+		}
+		return nil
+	})
+	return nil
+}
+
+// blockServices stops maintainer scripts from starting daemons in the tree.
+func (c *chroot) blockServices() error {
+	path := filepath.Join(c.root, "usr", "sbin", "policy-rc.d")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n# debian-atomic: no services start while building\nexit 101\n"), 0o755); err != nil {
+		return err
+	}
+	c.undo = append(c.undo, func() error { return os.Remove(path) })
+	return nil
+}
+
+// run runs a command inside the tree.
+func (c *chroot) run(ctx context.Context, env []string, args ...string) ([]byte, error) {
+	full := append([]string{"chroot", c.root}, args...)
+	base := []string{"LC_ALL=C.UTF-8", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
+	return c.runner.Run(ctx, run.Cmd{Args: full, Env: append(base, env...)})
+}
+
+// close undoes file changes and unmounts in reverse order. It runs even when
+// ctx was cancelled (Ctrl-C), so it uses a context of its own.
+func (c *chroot) close() error {
+	ctx := context.Background()
+	var errs []error
+	for i := len(c.undo) - 1; i >= 0; i-- {
+		if err := c.undo[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.undo = nil
+	for i := len(c.mounted) - 1; i >= 0; i-- {
+		if err := unmount(ctx, c.runner, c.mounted[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.mounted = nil
+	return errors.Join(errs...)
+}
+
+func unmount(ctx context.Context, runner run.Runner, target string) error {
+	if _, err := runner.Run(ctx, run.Cmd{Args: []string{"umount", target}, Quiet: true}); err == nil {
+		return nil
+	}
+	// Something still holds it (a process that outlived an interrupt): detach.
+	_, err := runner.Run(ctx, run.Cmd{Args: []string{"umount", "--lazy", target}, Quiet: true})
+	return err
+}
+
+// mountsUnder lists mount points at or below dir, deepest first, from
+// /proc/self/mountinfo.
+func mountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	dir = filepath.Clean(dir)
+	var out []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// unescapeMount decodes the octal escapes mountinfo uses for spaces and such.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// unmountUnder removes mounts left below dir by an earlier build that was
+// killed before it could clean up.
+func unmountUnder(runner run.Runner, dir string) error {
+	var errs []error
+	for _, mp := range mountsUnder(dir) {
+		if err := unmount(context.Background(), runner, mp); err != nil {
+			errs = append(errs, fmt.Errorf("cannot unmount %s left by an earlier build: %w", mp, err))
+		}
+	}
+	return errors.Join(errs...)
+}

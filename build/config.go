@@ -1,0 +1,80 @@
+// Package build turns a variant into an OSTree commit through a chain of
+// cached steps: bootstrap, install, postprocess, commit.
+package build
+
+import (
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/rs/zerolog"
+
+	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/ostreeops"
+)
+
+// Version is this builder's version; it is part of the commit step's key and
+// of every commit's metadata.
+const Version = "0.1.0"
+
+// Environment variables that move the builder's folders.
+const (
+	CacheEnv = "DEBIAN_ATOMIC_CACHE" // runtime state (default .cache)
+	RepoEnv  = "DEBIAN_ATOMIC_REPO"  // output repository (default .cache/repo)
+	DebsEnv  = "DEBIAN_ATOMIC_DEBS"  // shared .deb cache (default .cache/debs)
+	// VariantsEnv points at another folder of variant files (default variants).
+	VariantsEnv = "DEBIAN_ATOMIC_VARIANTS"
+)
+
+// Config says where things live and how commands run.
+type Config struct {
+	VariantsDir string // variant files
+	CacheDir    string // store, index, work trees
+	RepoDir     string // output repository
+	DebsDir     string // downloaded packages, shared by every build
+	Runner      run.Runner
+	Log         zerolog.Logger
+	// Host checks and installs host tools; nil means the real host.
+	Host HostChecker
+	// Progress holds the latest line a command printed, for progress logs.
+	Progress *atomic.Value
+}
+
+// DefaultConfig resolves folders from the project root and the environment.
+func DefaultConfig(root string, log zerolog.Logger) Config {
+	c := Config{
+		VariantsDir: envOr(VariantsEnv, filepath.Join(root, "variants")),
+		CacheDir:    envOr(CacheEnv, filepath.Join(root, ".cache")),
+		Log:         log,
+	}
+	c.RepoDir = envOr(RepoEnv, filepath.Join(c.CacheDir, "repo"))
+	c.DebsDir = envOr(DebsEnv, filepath.Join(c.CacheDir, "debs"))
+	c.Progress = &atomic.Value{}
+	c.Runner = run.Exec{Line: func(cmd, line string) {
+		c.Progress.Store(line)
+		log.Debug().Str("cmd", cmd).Msg(line)
+	}}
+	return c
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		if abs, err := filepath.Abs(v); err == nil {
+			return abs
+		}
+		return v
+	}
+	return def
+}
+
+func (c Config) storeRepo() ostreeops.Repo {
+	return ostreeops.Repo{Path: filepath.Join(c.CacheDir, "store"), Runner: c.Runner}
+}
+
+func (c Config) outRepo() ostreeops.Repo {
+	return ostreeops.Repo{Path: c.RepoDir, Runner: c.Runner}
+}
+
+func (c Config) indexPath() string { return filepath.Join(c.CacheDir, "index.db") }
+
+func (c Config) workDir() string { return filepath.Join(c.CacheDir, "work") }

@@ -1,0 +1,100 @@
+//go:build mage
+
+// Targets of the Debian Atomic builder. The logic lives in ordinary packages
+// (build, variants, cache, ostreeops) that tests import; these stay thin.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/magefile/mage/mg"
+
+	"github.com/debian-atomic/builder/build"
+)
+
+// Build builds variants into the output repository.
+type Build mg.Namespace
+
+// Minimal builds the default variant (variants/minimal.yaml): Debian trixie as a bootable OSTree commit.
+func (Build) Minimal(ctx context.Context) error {
+	return buildVariants(ctx, "minimal")
+}
+
+// Variant builds variants/NAME.yaml.
+func (Build) Variant(ctx context.Context, name string) error {
+	return buildVariants(ctx, name)
+}
+
+// Status shows, for each variant, its ref, last commit and version, and what would rebuild and why.
+func Status(ctx context.Context) error {
+	cfg := config()
+	st, err := build.Status(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if !build.HumanOutput(os.Stdout) {
+		return json.NewEncoder(os.Stdout).Encode(st)
+	}
+	for _, s := range st {
+		fmt.Printf("%s\n  ref:     %s\n", s.Variant, s.Ref)
+		if s.Commit != "" {
+			fmt.Printf("  commit:  %s (version %s)\n", s.Commit, s.Version)
+		} else if s.Err == "" {
+			fmt.Printf("  commit:  none yet\n")
+		}
+		switch {
+		case s.Err != "":
+			fmt.Printf("  error:   %s\n", s.Err)
+		case s.UpToDate:
+			fmt.Printf("  status:  up to date\n")
+		default:
+			fmt.Printf("  status:  would rebuild from %s: %s\n", s.Rebuild, strings.Join(s.Why, "; "))
+		}
+	}
+	return nil
+}
+
+// Clean removes what the builder made: cache, work trees, output repository, leftover mounts.
+func Clean(ctx context.Context) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	return build.Clean(ctx, config())
+}
+
+// Test runs the unit and end-to-end tests (end-to-end ones need root and the network).
+func Test(ctx context.Context) error {
+	args := []string{"test", "-count=1", "-timeout=80m", "./..."}
+	if os.Getenv("CI") != "" || mg.Verbose() {
+		args = append(args[:1], append([]string{"-v"}, args[1:]...)...)
+	}
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	return cmd.Run()
+}
+
+func buildVariants(ctx context.Context, names ...string) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	_, err := build.Variants(ctx, config(), names)
+	return err
+}
+
+// signals cancels the build on SIGINT and SIGTERM, so steps stop and clean up.
+func signals(ctx context.Context) (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+}
+
+func config() build.Config {
+	root, err := os.Getwd()
+	if err != nil {
+		panic(err)
+	}
+	return build.DefaultConfig(root, build.NewLogger(os.Stderr))
+}

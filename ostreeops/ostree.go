@@ -1,0 +1,291 @@
+// Package ostreeops holds everything that talks to ostree: repositories,
+// commits, refs, checkouts and commit metadata.
+package ostreeops
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/debian-atomic/builder/build/run"
+)
+
+// Repo is one OSTree repository on disk.
+type Repo struct {
+	Path   string
+	Runner run.Runner
+}
+
+func (r Repo) ostree(ctx context.Context, quiet bool, args ...string) ([]byte, error) {
+	full := append([]string{"ostree", "--repo=" + r.Path}, args...)
+	return r.Runner.Run(ctx, run.Cmd{Args: full, Quiet: quiet})
+}
+
+// Exists reports whether the repository has been initialised.
+func (r Repo) Exists() bool {
+	_, err := os.Stat(filepath.Join(r.Path, "config"))
+	return err == nil
+}
+
+// Init creates the repository with mode (bare, bare-user, archive) if absent.
+func (r Repo) Init(ctx context.Context, mode string) error {
+	if r.Exists() {
+		return nil
+	}
+	if err := os.MkdirAll(r.Path, 0o755); err != nil {
+		return err
+	}
+	_, err := r.ostree(ctx, true, "init", "--mode="+mode)
+	return err
+}
+
+// CommitOptions describe one commit.
+type CommitOptions struct {
+	Branch     string // ref to move; empty for an orphan commit
+	Tree       string // directory to commit, or
+	TreeRef    string // an existing commit in this repository whose tree is reused
+	Parent     string // parent commit; "none" for none; empty for the branch's current commit
+	Subject    string
+	Timestamp  string // fixed timestamp for reproducible store commits
+	Bootable   bool
+	NoFsync    bool
+	Strings    map[string]string // --add-metadata-string
+	Variants   map[string]string // --add-metadata, GVariant text
+	NoBindings bool              // no ostree.ref-binding, so the checksum depends on content only
+}
+
+// Commit writes a commit and returns its checksum.
+func (r Repo) Commit(ctx context.Context, o CommitOptions) (string, error) {
+	args := []string{"commit", "--no-xattrs"}
+	if o.Branch != "" {
+		args = append(args, "--branch="+o.Branch)
+	} else {
+		args = append(args, "--orphan")
+	}
+	if o.NoBindings {
+		args = append(args, "--no-bindings")
+	}
+	if o.Parent != "" {
+		args = append(args, "--parent="+o.Parent)
+	}
+	if o.Subject != "" {
+		args = append(args, "--subject="+o.Subject)
+	}
+	if o.Timestamp != "" {
+		args = append(args, "--timestamp="+o.Timestamp)
+	}
+	if o.Bootable {
+		args = append(args, "--bootable")
+	}
+	if o.NoFsync {
+		args = append(args, "--fsync=false")
+	}
+	for _, k := range sortedKeys(o.Strings) {
+		args = append(args, "--add-metadata-string="+k+"="+o.Strings[k])
+	}
+	for _, k := range sortedKeys(o.Variants) {
+		args = append(args, "--add-metadata="+k+"="+o.Variants[k])
+	}
+	switch {
+	case o.TreeRef != "":
+		args = append(args, "--tree=ref="+o.TreeRef)
+	case o.Tree != "":
+		args = append(args, "--tree=dir="+o.Tree)
+	default:
+		return "", errors.New("ostree commit: no tree given")
+	}
+	out, err := r.ostree(ctx, true, args...)
+	if err != nil {
+		return "", err
+	}
+	sum := strings.TrimSpace(string(out))
+	if !checksumRE.MatchString(sum) {
+		return "", fmt.Errorf("ostree commit printed %q, not a checksum", sum)
+	}
+	return sum, nil
+}
+
+var checksumRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// RevParse resolves a ref; ok is false when the ref does not exist.
+func (r Repo) RevParse(ctx context.Context, ref string) (string, bool) {
+	data, err := os.ReadFile(filepath.Join(r.Path, "refs", "heads", ref))
+	if err == nil {
+		sum := strings.TrimSpace(string(data))
+		if checksumRE.MatchString(sum) {
+			return sum, true
+		}
+	}
+	out, err := r.ostree(ctx, true, "rev-parse", ref)
+	if err != nil {
+		return "", false
+	}
+	sum := strings.TrimSpace(string(out))
+	return sum, checksumRE.MatchString(sum)
+}
+
+// SetRef points ref at a commit (creating or moving it).
+func (r Repo) SetRef(ctx context.Context, ref, commit string) error {
+	_, err := r.ostree(ctx, true, "refs", "--force", "--create="+ref, commit)
+	return err
+}
+
+// DeleteRef removes a ref.
+func (r Repo) DeleteRef(ctx context.Context, ref string) error {
+	_, err := r.ostree(ctx, true, "refs", "--delete", ref)
+	return err
+}
+
+// CommitObject returns the path of a commit's object file.
+func (r Repo) CommitObject(commit string) string {
+	return filepath.Join(r.Path, "objects", commit[:2], commit[2:]+".commit")
+}
+
+// VerifyCommit checks that a commit object is present, has the expected size
+// (when size > 0) and hashes to its name. It reads one small file, so every
+// cache hit can afford it.
+func (r Repo) VerifyCommit(commit string, size int64) error {
+	if !checksumRE.MatchString(commit) {
+		return fmt.Errorf("%q is not a commit checksum", commit)
+	}
+	data, err := os.ReadFile(r.CommitObject(commit))
+	if err != nil {
+		return fmt.Errorf("commit %s is missing from %s", commit[:12], r.Path)
+	}
+	if size > 0 && int64(len(data)) != size {
+		return fmt.Errorf("commit %s has %d bytes, expected %d", commit[:12], len(data), size)
+	}
+	sum := sha256.Sum256(data)
+	if hex.EncodeToString(sum[:]) != commit {
+		return fmt.Errorf("commit %s is corrupted (its content does not match its checksum)", commit[:12])
+	}
+	return nil
+}
+
+// CommitSize is the size of a commit's object file.
+func (r Repo) CommitSize(commit string) int64 {
+	fi, err := os.Stat(r.CommitObject(commit))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// Checkout copies a commit's tree into dest (which must not exist). Copies,
+// not hardlinks: build steps write into the tree, and an in-place write into a
+// hardlinked file would silently corrupt the stored object.
+func (r Repo) Checkout(ctx context.Context, commit, dest string) error {
+	_, err := r.ostree(ctx, true, "checkout", "--force-copy", commit, dest)
+	return err
+}
+
+// PullLocal copies a commit and its objects from another local repository.
+func (r Repo) PullLocal(ctx context.Context, from, commit string) error {
+	_, err := r.ostree(ctx, true, "pull-local", "--untrusted", from, commit)
+	return err
+}
+
+// Cat returns the contents of a file in a commit.
+func (r Repo) Cat(ctx context.Context, commit, path string) ([]byte, error) {
+	return r.ostree(ctx, true, "cat", commit, path)
+}
+
+// Ls lists paths in a commit (ostree ls -R) for tests and checks.
+func (r Repo) Ls(ctx context.Context, commit string, recursive bool, paths ...string) ([]byte, error) {
+	args := []string{"ls", commit}
+	if recursive {
+		args = []string{"ls", "-R", commit}
+	}
+	return r.ostree(ctx, true, append(args, paths...)...)
+}
+
+// MetadataString reads one metadata key of a commit as GVariant text.
+func (r Repo) Metadata(ctx context.Context, commit, key string) (string, error) {
+	out, err := r.ostree(ctx, true, "show", "--print-metadata-key="+key, commit)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// Parent returns a commit's parent, or "" for none.
+func (r Repo) Parent(ctx context.Context, commit string) string {
+	out, err := r.ostree(ctx, true, "rev-parse", commit+"^")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// Prune removes objects no ref reaches.
+func (r Repo) Prune(ctx context.Context) error {
+	_, err := r.ostree(ctx, true, "prune", "--refs-only")
+	return err
+}
+
+// Version returns the host ostree's version, e.g. "2022.7".
+func Version(ctx context.Context, runner run.Runner) (string, error) {
+	out, err := runner.Run(ctx, run.Cmd{Args: []string{"ostree", "--version"}, Quiet: true})
+	if err != nil {
+		return "", err
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		l = strings.TrimSpace(l)
+		if v, ok := strings.CutPrefix(l, "Version:"); ok {
+			return strings.Trim(strings.TrimSpace(v), "'"), nil
+		}
+	}
+	return "", fmt.Errorf("ostree --version printed no version")
+}
+
+// SupportsBootable reports whether an ostree version has `commit --bootable`
+// (added in 2021.1).
+func SupportsBootable(version string) bool {
+	parts := strings.SplitN(version, ".", 2)
+	year, err := strconv.Atoi(parts[0])
+	return err == nil && year >= 2021
+}
+
+// GVariantString quotes s as a GVariant text string.
+func GVariantString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "'" + r.Replace(s) + "'"
+}
+
+// GVariantStrings parses the strings of GVariant text such as
+// "[('bash', '5.2', 'amd64')]" in order.
+func GVariantStrings(text string) []string {
+	var out []string
+	for i := 0; i < len(text); i++ {
+		q := text[i]
+		if q != '\'' && q != '"' {
+			continue
+		}
+		var b strings.Builder
+		for i++; i < len(text) && text[i] != q; i++ {
+			if text[i] == '\\' && i+1 < len(text) {
+				i++
+			}
+			b.WriteByte(text[i])
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
