@@ -115,7 +115,7 @@ func Open(ctx context.Context, cfg Config, names []string) (*Session, []*variant
 		s.Close()
 		return nil, nil, fmt.Errorf("creating the cache store: %w", err)
 	}
-	if err := s.out.Init(ctx, "archive"); err != nil {
+	if err := s.out.Init(ctx, "bare"); err != nil {
 		s.Close()
 		return nil, nil, fmt.Errorf("creating the output repository %s: %w", cfg.RepoDir, err)
 	}
@@ -137,7 +137,7 @@ func (s *Session) recover() error {
 	if err := unmountUnder(s.cfg.Runner, work); err != nil {
 		return err
 	}
-	if exists(work) {
+	if entries, _ := os.ReadDir(work); len(entries) > 0 {
 		s.cfg.Log.Info().Str("path", work).Msg("removing work trees left by an interrupted build")
 		return removeTree(work)
 	}
@@ -223,6 +223,10 @@ func (b *variantBuild) runStep(ctx context.Context, step, parent string, log log
 		}
 		b.holds = ""
 		return sr, fmt.Errorf("variant %s, step %s: %w", b.v.Name, step, err)
+	}
+	// Device nodes cannot be committed, and steps mount a fresh /dev anyway.
+	if err := emptyDir(filepath.Join(b.tree, "dev")); err != nil {
+		return sr, err
 	}
 	result, err := b.store.Commit(ctx, ostreeops.CommitOptions{
 		Branch: "cache/" + step + "/" + string(key), Tree: b.tree, Parent: "none",

@@ -189,7 +189,7 @@ func (r Repo) Checkout(ctx context.Context, commit, dest string) error {
 
 // PullLocal copies a commit and its objects from another local repository.
 func (r Repo) PullLocal(ctx context.Context, from, commit string) error {
-	_, err := r.ostree(ctx, true, "pull-local", "--untrusted", from, commit)
+	_, err := r.ostree(ctx, true, "pull-local", from, commit)
 	return err
 }
 
