@@ -204,7 +204,7 @@ func (b *variantBuild) runStep(ctx context.Context, step, parent string, log log
 	if os.Getenv("DEBIAN_ATOMIC_KEYDEBUG") != "" {
 		log.Info().Str("step", step).Str("key", string(key)).Msg("preimage:\n" + pre.String())
 	}
-	e, ok, why := b.idx.Lookup(key, func(e cache.Entry) error { return b.store.VerifyCommit(e.Result, e.Size) })
+	e, ok, why := b.idx.Lookup(key, b.validStored)
 	if ok {
 		sr.Cached, sr.Result, sr.Size = true, e.Result, e.TreeSize
 		log.Info().Str("step", step).Str("key", key.Short()).Bool("cached", true).Msg(step + ": cached")
@@ -248,6 +248,16 @@ func (b *variantBuild) runStep(ctx context.Context, step, parent string, log log
 	}
 	log.Info().Str("step", step).Dur("duration", sr.Duration).Int64("size", size).Msg(step + ": done")
 	return sr, nil
+}
+
+// validStored checks a stored result; a damaged commit object is removed so
+// that rebuilding the step writes it afresh (ostree skips objects it has).
+func (b *variantBuild) validStored(e cache.Entry) error {
+	err := b.store.VerifyCommit(e.Result, e.Size)
+	if err != nil && len(e.Result) == 64 {
+		os.Remove(b.store.CommitObject(e.Result))
+	}
+	return err
 }
 
 // whyMiss explains a miss by comparing with the variant's previous key.

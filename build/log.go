@@ -20,6 +20,7 @@ func HumanOutput(f *os.File) bool {
 // NewLogger logs for people on a terminal and as JSON lines otherwise.
 // DEBIAN_ATOMIC_DEBUG=1 adds every line the build's commands print.
 func NewLogger(f *os.File) zerolog.Logger {
+	zerolog.DurationFieldUnit = time.Second
 	level := zerolog.InfoLevel
 	if os.Getenv("DEBIAN_ATOMIC_DEBUG") != "" {
 		level = zerolog.DebugLevel

@@ -1,0 +1,245 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/debian-atomic/builder/build/run"
+)
+
+// fakeRunner stands in for the Debian tools and mount; ostree is real, since
+// the store is an OSTree repository and faking it would test nothing.
+type fakeRunner struct {
+	mu      sync.Mutex
+	calls   []string
+	mounted map[string]bool
+	real    run.Runner
+	// blockOn makes a command matching it wait until the context ends.
+	blockOn string
+	started chan struct{}
+}
+
+func newFakeRunner() *fakeRunner {
+	return &fakeRunner{mounted: map[string]bool{}, real: run.Exec{}, started: make(chan struct{}, 10)}
+}
+
+func (f *fakeRunner) count(prefix string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if strings.HasPrefix(c, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakeRunner) stillMounted() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for m := range f.mounted {
+		out = append(out, m)
+	}
+	return out
+}
+
+func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
+	line := c.String()
+	f.mu.Lock()
+	f.calls = append(f.calls, line)
+	f.mu.Unlock()
+	if f.blockOn != "" && strings.Contains(line, f.blockOn) {
+		f.started <- struct{}{}
+		<-ctx.Done()
+		return nil, &run.Error{Cmd: line, Err: ctx.Err()}
+	}
+	args := c.Args
+	switch args[0] {
+	case "ostree":
+		return f.real.Run(ctx, c)
+	case "mmdebstrap", "debootstrap":
+		return nil, fakeBootstrap(args[len(args)-2])
+	case "mount":
+		f.mu.Lock()
+		f.mounted[args[len(args)-1]] = true
+		f.mu.Unlock()
+	case "umount":
+		f.mu.Lock()
+		delete(f.mounted, args[len(args)-1])
+		f.mu.Unlock()
+	case "chroot":
+		return nil, fakeInChroot(args[1], args[2:])
+	default:
+		return nil, fmt.Errorf("fake runner: unexpected command %s", line)
+	}
+	return nil, nil
+}
+
+const kver = "6.12.0-1-amd64"
+
+// fakeBootstrap makes a small tree shaped like a debootstrapped one.
+func fakeBootstrap(root string) error {
+	for _, d := range []string{"etc/apt", "usr/bin", "usr/sbin", "usr/lib", "var/lib/dpkg", "var/cache/apt/archives", "var/log", "root", "home", "boot", "dev", "tmp", "usr/local/bin"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"etc/hostname":        "builder\n",
+		"etc/passwd":          "root:x:0:0:root:/root:/bin/bash\n",
+		"etc/passwd-":         "old\n",
+		"usr/lib/os-release":  "NAME=\"Debian GNU/Linux\"\nVERSION_ID=\"13\"\n",
+		"var/lib/dpkg/status": stanza("base-files", "13.8"),
+		"var/log/dpkg.log":    "log\n",
+		"root/.bashrc":        "# bashrc\n",
+		"var/cache/apt/archives/base-files_13.8_amd64.deb": "deb",
+		"usr/bin/true": "#!/bin/sh\n",
+	}
+	for p, body := range files {
+		if err := os.WriteFile(filepath.Join(root, p), []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	os.Chmod(filepath.Join(root, "root"), 0o700)
+	return os.Symlink("usr/bin", filepath.Join(root, "bin"))
+}
+
+func stanza(name, version string) string {
+	return fmt.Sprintf("Package: %s\nStatus: install ok installed\nArchitecture: amd64\nVersion: %s\n\n", name, version)
+}
+
+// fakeInChroot plays apt-get and dracut.
+func fakeInChroot(root string, args []string) error {
+	switch {
+	case args[0] == "apt-get" && args[1] == "update":
+		return nil
+	case args[0] == "apt-get" && args[1] == "install":
+		i := 0
+		for i < len(args) && args[i] != "--" {
+			i++
+		}
+		pkgs := args[i+1:]
+		for _, p := range pkgs {
+			if strings.HasPrefix(p, "no-such-") {
+				return &run.Error{Cmd: "apt-get install", Err: errors.New("exit status 100"), Stderr: "E: Unable to locate package " + p}
+			}
+		}
+		f, err := os.OpenFile(filepath.Join(root, "var/lib/dpkg/status"), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		for _, p := range pkgs {
+			fmt.Fprint(f, stanza(p, "1.0-1"))
+			os.MkdirAll(filepath.Join(root, "usr/share/doc", p), 0o755)
+			os.WriteFile(filepath.Join(root, "usr/share/doc", p, "copyright"), []byte(p), 0o644)
+			if p == "linux-image-amd64" {
+				os.MkdirAll(filepath.Join(root, "usr/lib/modules", kver, "kernel"), 0o755)
+				os.WriteFile(filepath.Join(root, "boot", "vmlinuz-"+kver), []byte("kernel"), 0o644)
+				os.WriteFile(filepath.Join(root, "boot", "config-"+kver), []byte("config"), 0o644)
+			}
+			if p == "ostree-boot" {
+				os.MkdirAll(filepath.Join(root, "usr/lib/dracut/modules.d/98ostree"), 0o755)
+			}
+		}
+		return nil
+	case args[0] == "dracut":
+		return os.WriteFile(filepath.Join(root, args[len(args)-1]), []byte("initramfs"), 0o644)
+	}
+	return fmt.Errorf("fake chroot: unexpected %v", args)
+}
+
+type fakeHost struct{}
+
+func (fakeHost) Ensure(context.Context, []Requirement) error { return nil }
+func (fakeHost) ToolVersion(_ context.Context, tool string) (string, error) {
+	if tool == "ostree" {
+		return "2022.7", nil
+	}
+	return tool + " 1.0", nil
+}
+
+// testEnv is a project folder with one variant file and a fake runner.
+type testEnv struct {
+	t      *testing.T
+	cfg    Config
+	runner *fakeRunner
+}
+
+func newTestEnv(t *testing.T, packages ...string) *testEnv {
+	t.Helper()
+	if _, err := exec.LookPath("ostree"); err != nil {
+		t.Skip("ostree is not installed")
+	}
+	dir := t.TempDir()
+	e := &testEnv{t: t, runner: newFakeRunner()}
+	e.cfg = Config{
+		VariantsDir: filepath.Join(dir, "variants"),
+		CacheDir:    filepath.Join(dir, ".cache"),
+		RepoDir:     filepath.Join(dir, ".cache", "repo"),
+		DebsDir:     filepath.Join(dir, ".cache", "debs"),
+		Runner:      e.runner,
+		Log:         zerolog.Nop(),
+		Host:        fakeHost{},
+	}
+	os.MkdirAll(e.cfg.VariantsDir, 0o755)
+	e.setPackages(packages...)
+	return e
+}
+
+func (e *testEnv) setPackages(pkgs ...string) {
+	body := "name: t\nsuite: trixie\narchitecture: amd64\nmirror: http://127.0.0.1:9/debian\nos-name: debian\nref: test/t\nkernel-args: [rw]\npackages:\n"
+	for _, p := range pkgs {
+		body += "  - " + p + "\n"
+	}
+	if err := os.WriteFile(filepath.Join(e.cfg.VariantsDir, "t.yaml"), []byte(body), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *testEnv) build(ctx context.Context) (Report, error) {
+	e.t.Helper()
+	s, vs, err := Open(ctx, e.cfg, []string{"t"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer s.Close()
+	rep, err := s.Build(ctx, vs[0])
+	if m := e.runner.stillMounted(); len(m) > 0 {
+		e.t.Errorf("still mounted after the build: %v", m)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(e.cfg.CacheDir, "work")); len(entries) > 0 {
+		e.t.Errorf("work trees left after the build: %v", entries)
+	}
+	return rep, err
+}
+
+func (e *testEnv) mustBuild() Report {
+	e.t.Helper()
+	rep, err := e.build(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rep
+}
+
+func ranSteps(r Report) []string {
+	var out []string
+	for _, s := range r.Steps {
+		if !s.Cached {
+			out = append(out, s.Step)
+		}
+	}
+	return out
+}
