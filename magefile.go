@@ -98,3 +98,16 @@ func config() build.Config {
 	}
 	return build.DefaultConfig(root, build.NewLogger(os.Stderr))
 }
+
+// Bench measures the build's figures as ratios in one run: cold build against a plain script, no-op, one-package rebuild, bootstrap restore.
+func Bench(ctx context.Context) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	cfg := config()
+	res, err := build.Bench(ctx, cfg, "minimal", "tmux", cfg.CacheDir+"/bench")
+	if err != nil {
+		return err
+	}
+	fmt.Print(build.BenchTable(res))
+	return nil
+}

@@ -1,0 +1,197 @@
+package build
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/ostreeops"
+	"github.com/debian-atomic/builder/variants"
+)
+
+// BenchResult holds the foundation figures, measured in one run so they can
+// be read as ratios on a shared, noisy machine.
+type BenchResult struct {
+	Variant          string        `json:"variant"`
+	PlainScript      time.Duration `json:"plain_script"`
+	Cold             time.Duration `json:"cold"`
+	NoOp             time.Duration `json:"noop"`
+	NoOpOffline      bool          `json:"noop_offline"`
+	NoOpCommands     []string      `json:"noop_commands"`
+	AddOne           time.Duration `json:"add_one_package"`
+	AddedPackage     string        `json:"added_package"`
+	BootstrapProduce time.Duration `json:"bootstrap_produce"`
+	BootstrapRestore time.Duration `json:"bootstrap_restore"`
+}
+
+// recorder remembers the commands a build runs.
+type recorder struct {
+	run.Runner
+	cmds []string
+}
+
+func (r *recorder) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
+	r.cmds = append(r.cmds, c.String())
+	return r.Runner.Run(ctx, c)
+}
+
+// Bench measures, for the named variant: a plain script doing the same work
+// (mmdebstrap with every package, the same postprocess, ostree commit)
+// against a cold build; a no-op rebuild (also inside a network namespace with
+// no network at all); a rebuild after adding one package; and restoring the
+// cached bootstrap against producing it. It works under dir and leaves the
+// user's cache alone, apart from sharing its downloaded packages.
+func Bench(ctx context.Context, cfg Config, name, extra string, dir string) (BenchResult, error) {
+	res := BenchResult{Variant: name, AddedPackage: extra}
+	v, err := variants.Load(cfg.VariantsDir, name)
+	if err != nil {
+		return res, err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return res, err
+	}
+	fresh := func(tag string) Config {
+		c := cfg
+		c.CacheDir = filepath.Join(dir, tag, "cache")
+		c.RepoDir = filepath.Join(dir, tag, "repo")
+		return c
+	}
+	// Warm the shared package cache first, so neither contender downloads.
+	cfg.Log.Info().Msg("bench: warming the package cache")
+	if _, err := Variants(ctx, fresh("warmup"), []string{name}); err != nil {
+		return res, err
+	}
+	os.RemoveAll(filepath.Join(dir, "warmup"))
+
+	cfg.Log.Info().Msg("bench: plain script")
+	start := time.Now()
+	if err := plainScript(ctx, cfg, v, filepath.Join(dir, "plain")); err != nil {
+		return res, fmt.Errorf("plain script: %w", err)
+	}
+	res.PlainScript = time.Since(start)
+	os.RemoveAll(filepath.Join(dir, "plain"))
+
+	cfg.Log.Info().Msg("bench: cold build")
+	cold := fresh("builder")
+	start = time.Now()
+	reps, err := Variants(ctx, cold, []string{name})
+	if err != nil {
+		return res, err
+	}
+	res.Cold = time.Since(start)
+	res.BootstrapProduce = reps[0].Steps[0].Duration
+
+	rec := &recorder{Runner: cold.Runner}
+	noop := cold
+	noop.Runner = rec
+	start = time.Now()
+	if reps, err = Variants(ctx, noop, []string{name}); err != nil {
+		return res, err
+	}
+	res.NoOp = time.Since(start)
+	if reps[0].Ran() != 0 {
+		return res, fmt.Errorf("no-op build ran %d steps", reps[0].Ran())
+	}
+	res.NoOpCommands = rec.cmds
+	res.NoOpOffline = offlineNoOp(ctx, cold, name)
+
+	// Restore the cached bootstrap the way a miss on install does.
+	start = time.Now()
+	store := ostreeops.Repo{Path: filepath.Join(cold.CacheDir, "store"), Runner: cold.Runner}
+	if err := store.Checkout(ctx, reps[0].Steps[0].Result, filepath.Join(dir, "restore")); err != nil {
+		return res, err
+	}
+	res.BootstrapRestore = time.Since(start)
+	os.RemoveAll(filepath.Join(dir, "restore"))
+
+	// One more package, in a copy of the variant file.
+	edited := filepath.Join(dir, "variants")
+	os.MkdirAll(edited, 0o755)
+	body, _ := os.ReadFile(v.File)
+	text := strings.Replace(string(body), "packages:\n", "packages:\n  - "+extra+"\n", 1)
+	if err := os.WriteFile(filepath.Join(edited, name+".yaml"), []byte(text), 0o644); err != nil {
+		return res, err
+	}
+	add := cold
+	add.VariantsDir = edited
+	start = time.Now()
+	if _, err := Variants(ctx, add, []string{name}); err != nil {
+		return res, err
+	}
+	res.AddOne = time.Since(start)
+	data, _ := json.MarshalIndent(res, "", "  ")
+	os.WriteFile(filepath.Join(dir, "bench.json"), data, 0o644)
+	return res, nil
+}
+
+// offlineNoOp reruns the no-op build inside a network namespace with no
+// network: proof that it makes no request at all.
+func offlineNoOp(ctx context.Context, cfg Config, name string) bool {
+	self, err := os.Executable()
+	if err != nil {
+		return false
+	}
+	cmd := exec.CommandContext(ctx, "unshare", "--net", "--", self, "build:variant", name)
+	cmd.Env = append(os.Environ(), CacheEnv+"="+cfg.CacheDir, RepoEnv+"="+cfg.RepoDir, VariantsEnv+"="+cfg.VariantsDir, "CI=true")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		cfg.Log.Warn().Err(err).Str("output", string(out)).Msg("offline no-op build failed")
+		return false
+	}
+	return strings.Contains(string(out), `"ran":0`)
+}
+
+// plainScript is the baseline: what a person would script by hand.
+func plainScript(ctx context.Context, cfg Config, v *variants.Variant, dir string) error {
+	root := filepath.Join(dir, "rootfs")
+	os.MkdirAll(dir, 0o755)
+	hook := filepath.Join(cfg.CacheDir, "hooks", "seed-debs")
+	os.MkdirAll(filepath.Dir(hook), 0o755)
+	if err := os.WriteFile(hook, []byte(seedHook), 0o755); err != nil {
+		return err
+	}
+	args := []string{"mmdebstrap", "--mode=root", "--variant=minbase", "--architectures=" + v.Architecture,
+		"--components=" + strings.Join(v.Components, ","), "--setup-hook=" + hook,
+		"--include=" + strings.Join(v.Packages, ","), v.Suite, root, v.Mirror}
+	if _, err := cfg.Runner.Run(ctx, run.Cmd{Args: args, Env: append([]string{DebsEnv + "=" + cfg.DebsDir}, aptEnv...)}); err != nil {
+		return err
+	}
+	b := &variantBuild{Session: &Session{cfg: cfg}, v: v}
+	if err := b.postprocess(ctx, root); err != nil {
+		return err
+	}
+	if err := emptyDir(filepath.Join(root, "dev")); err != nil {
+		return err
+	}
+	repo := ostreeops.Repo{Path: filepath.Join(dir, "repo"), Runner: cfg.Runner}
+	if err := repo.Init(ctx, "bare"); err != nil {
+		return err
+	}
+	_, err := repo.Commit(ctx, ostreeops.CommitOptions{Branch: v.Ref, Tree: root, Bootable: true})
+	return err
+}
+
+// BenchTable renders the figures with their ratios.
+func BenchTable(r BenchResult) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	ratio := func(a, c time.Duration) string { return fmt.Sprintf("%.2fx", a.Seconds()/c.Seconds()) }
+	fmt.Fprintf(tw, "FIGURE\tTIME\tRATIO\t\n")
+	fmt.Fprintf(tw, "plain script (mmdebstrap + same postprocess + ostree commit)\t%s\t1.00x\t\n", r.PlainScript.Round(time.Millisecond))
+	fmt.Fprintf(tw, "cold build:%s\t%s\t%s of plain\t\n", r.Variant, r.Cold.Round(time.Millisecond), ratio(r.Cold, r.PlainScript))
+	fmt.Fprintf(tw, "no-op rebuild (in process)\t%s\t%s of cold\t\n", r.NoOp.Round(time.Millisecond), ratio(r.NoOp, r.Cold))
+	fmt.Fprintf(tw, "no-op rebuild offline (unshare --net)\t%v\t\t\n", r.NoOpOffline)
+	fmt.Fprintf(tw, "rebuild after adding %s\t%s\t%s of cold\t\n", r.AddedPackage, r.AddOne.Round(time.Millisecond), ratio(r.AddOne, r.Cold))
+	fmt.Fprintf(tw, "bootstrap: produce\t%s\t1.00x\t\n", r.BootstrapProduce.Round(time.Millisecond))
+	fmt.Fprintf(tw, "bootstrap: restore from cache\t%s\t%s of produce\t\n", r.BootstrapRestore.Round(time.Millisecond), ratio(r.BootstrapRestore, r.BootstrapProduce))
+	tw.Flush()
+	fmt.Fprintf(&b, "commands run by the no-op build: %s\n", strings.Join(r.NoOpCommands, "; "))
+	return b.String()
+}
