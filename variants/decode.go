@@ -20,23 +20,32 @@ const (
 type field struct {
 	name     string
 	kind     kind
-	required bool
+	required bool // in every file; baseOnly fields are required in base variants
 	set      func(v *Variant, s string, b bool, l []string, m map[string]string)
 }
+
+// baseOnly fields decide the bootstrap, which a variant shares with the one it
+// inherits from: only a base variant (without inherits) sets them.
+var baseOnly = map[string]bool{"suite": true, "mirror": true, "architecture": true, "components": true, "bootstrap": true}
+
+// requiredInBase are required in a variant without inherits.
+var requiredInBase = map[string]bool{"suite": true, "architecture": true, "os-name": true}
 
 // fields is the variant file reference; README.md documents the same table.
 var fields = []field{
 	{"name", kString, true, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Name = s }},
 	{"description", kString, false, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Description = s }},
-	{"suite", kString, true, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Suite = s }},
+	{"inherits", kString, false, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Inherits = s }},
+	{"suite", kString, false, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Suite = s }},
 	{"mirror", kString, false, nil}, // resolved after decoding
-	{"architecture", kString, true, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Architecture = s }},
+	{"architecture", kString, false, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Architecture = s }},
 	{"components", kList, false, func(v *Variant, _ string, _ bool, l []string, _ map[string]string) { v.Components = l }},
 	{"bootstrap", kString, false, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Bootstrap = s }},
 	{"recommends", kBool, false, func(v *Variant, _ string, b bool, _ []string, _ map[string]string) { v.Recommends = b }},
 	{"packages", kList, true, func(v *Variant, _ string, _ bool, l []string, _ map[string]string) { v.Packages = l }},
+	{"sources", kList, false, func(v *Variant, _ string, _ bool, l []string, _ map[string]string) { v.Sources = l }},
 	{"kernel-args", kList, false, func(v *Variant, _ string, _ bool, l []string, _ map[string]string) { v.KernelArgs = l }},
-	{"os-name", kString, true, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.OSName = s }},
+	{"os-name", kString, false, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.OSName = s }},
 	{"ref", kString, true, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Ref = s }},
 	{"metadata", kMap, false, func(v *Variant, _ string, _ bool, _ []string, m map[string]string) { v.Metadata = m }},
 }
@@ -62,7 +71,7 @@ func decode(path string, data []byte) (*Variant, Errors) {
 		return nil, errs
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
-		fail(0, "", "the file is empty: it needs at least the fields %s", requiredNames())
+		fail(0, "", "the file is empty: it needs at least the fields %s", requiredNames(false))
 		return nil, errs
 	}
 	root := doc.Content[0]
@@ -136,17 +145,24 @@ func decode(path string, data []byte) (*Variant, Errors) {
 			f.set(v, "", false, nil, m)
 		}
 	}
+	_, child := lines["inherits"]
 	for _, f := range fields {
-		if _, ok := lines[f.name]; f.required && !ok {
-			fail(0, f.name, "missing required field (required: %s)", requiredNames())
+		_, ok := lines[f.name]
+		switch {
+		case child && ok && baseOnly[f.name]:
+			fail(lines[f.name], f.name, "a variant that inherits sets no %s: it shares the bootstrap of %q; set it there", f.name, v.Inherits)
+		case !ok && (f.required || !child && requiredInBase[f.name]):
+			fail(0, f.name, "missing required field (required: %s)", requiredNames(child))
 		}
 	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	sort.Strings(v.Packages)
-	v.resolveMirror(mirror)
-	if errs := v.validate(lines); len(errs) > 0 {
+	if !child {
+		v.resolveMirror(mirror)
+	}
+	if errs := v.validate(lines, child); len(errs) > 0 {
 		return nil, errs
 	}
 	return v, nil
@@ -161,10 +177,10 @@ func lookup(name string) (field, bool) {
 	return field{}, false
 }
 
-func requiredNames() string {
+func requiredNames(child bool) string {
 	var n []string
 	for _, f := range fields {
-		if f.required {
+		if f.required || !child && requiredInBase[f.name] {
 			n = append(n, f.name)
 		}
 	}

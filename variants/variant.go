@@ -33,6 +33,8 @@ const MirrorEnv = "DEBIAN_ATOMIC_MIRROR"
 // Variant is one validated variant file.
 type Variant struct {
 	Name         string            // file name without .yaml
+	Inherits     string            // the variant this one builds on, "" for a base variant
+	Parent       *Variant          // loaded by LoadChain
 	File         string            // path it was loaded from
 	Description  string            //
 	Suite        string            // e.g. trixie
@@ -42,7 +44,8 @@ type Variant struct {
 	Components   []string          // archive components, e.g. main
 	Bootstrap    string            // mmdebstrap or debootstrap
 	Recommends   bool              // install Recommends
-	Packages     []string          // packages installed on top of the bootstrap, sorted
+	Packages     []string          // this variant's own packages (its layer), sorted
+	Sources      []string          // extra apt sources for this layer: "[trusted=yes] URL SUITE [COMPONENT...]"
 	KernelArgs   []string          // kernel command line arguments for deployments
 	OSName       string            // OSTree stateroot (os) name
 	Ref          string            // OSTree ref of the result
@@ -128,12 +131,18 @@ func Load(dir, name string) (*Variant, error) {
 	if err != nil {
 		if os.IsNotExist(err) {
 			known, _ := List(dir)
-			return nil, fmt.Errorf("no variant %q: %s does not exist (variants here: %s)", name, path, strings.Join(known, ", "))
+			return nil, notFound(fmt.Sprintf("no variant %q: %s does not exist (variants here: %s)", name, path, strings.Join(known, ", ")))
 		}
 		return nil, err
 	}
 	return Parse(path, data)
 }
+
+// notFound is a missing variant file; errors.Is(err, os.ErrNotExist) holds.
+type notFound string
+
+func (e notFound) Error() string        { return string(e) }
+func (e notFound) Is(target error) bool { return target == os.ErrNotExist }
 
 // Parse validates the contents of a variant file. path names the file in
 // messages, and its base name must match the name field.
@@ -146,7 +155,7 @@ func Parse(path string, data []byte) (*Variant, error) {
 }
 
 // validate checks the decoded values; raw holds each field's line.
-func (v *Variant) validate(lines map[string]int) Errors {
+func (v *Variant) validate(lines map[string]int, child bool) Errors {
 	var errs Errors
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, &Error{File: v.File, Line: lines[field], Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -158,22 +167,32 @@ func (v *Variant) validate(lines map[string]int) Errors {
 	case v.Name != base:
 		bad("name", "%q does not match the file name %q: rename one of them", v.Name, base+".yaml")
 	}
-	if !suiteRE.MatchString(v.Suite) {
-		bad("suite", "%q is not a valid suite name (for example trixie)", v.Suite)
+	if child && !nameRE.MatchString(v.Inherits) {
+		bad("inherits", "%q is not a variant name: give the name of another file in this folder, without .yaml", v.Inherits)
 	}
-	if !archRE.MatchString(v.Architecture) {
-		bad("architecture", "%q is not a valid Debian architecture (for example amd64)", v.Architecture)
-	}
-	if len(v.Components) == 0 {
-		bad("components", "list at least one archive component (for example main)")
-	}
-	for _, c := range v.Components {
-		if !componentRE.MatchString(c) {
-			bad("components", "%q is not a valid archive component (for example main, contrib, non-free-firmware)", c)
+	if !child {
+		if !suiteRE.MatchString(v.Suite) {
+			bad("suite", "%q is not a valid suite name (for example trixie)", v.Suite)
+		}
+		if !archRE.MatchString(v.Architecture) {
+			bad("architecture", "%q is not a valid Debian architecture (for example amd64)", v.Architecture)
+		}
+		if len(v.Components) == 0 {
+			bad("components", "list at least one archive component (for example main)")
+		}
+		for _, c := range v.Components {
+			if !componentRE.MatchString(c) {
+				bad("components", "%q is not a valid archive component (for example main, contrib, non-free-firmware)", c)
+			}
+		}
+		if v.Bootstrap != Mmdebstrap && v.Bootstrap != Debootstrap {
+			bad("bootstrap", "%q is not supported: use %s or %s", v.Bootstrap, Mmdebstrap, Debootstrap)
 		}
 	}
-	if v.Bootstrap != Mmdebstrap && v.Bootstrap != Debootstrap {
-		bad("bootstrap", "%q is not supported: use %s or %s", v.Bootstrap, Mmdebstrap, Debootstrap)
+	for _, src := range v.Sources {
+		if _, err := ParseSource(src); err != nil {
+			bad("sources", "%q %v", src, err)
+		}
 	}
 	if len(v.Packages) == 0 {
 		bad("packages", "list at least one package")
@@ -193,7 +212,7 @@ func (v *Variant) validate(lines map[string]int) Errors {
 			bad("kernel-args", "%q is not accepted: one argument per list item, made of letters, digits and _.,:/=+@%%-", k)
 		}
 	}
-	if !osNameRE.MatchString(v.OSName) {
+	if (!child || v.OSName != "") && !osNameRE.MatchString(v.OSName) {
 		bad("os-name", "%q is not a valid OSTree os name: letters, digits, '_', '.', '-'", v.OSName)
 	}
 	if err := checkRef(v.Ref); err != "" {
