@@ -32,6 +32,50 @@ func (Build) Variant(ctx context.Context, name string) error {
 	return buildVariants(ctx, name)
 }
 
+// All builds every variant in variants/, parents first, sharing their cached layers.
+func All(ctx context.Context) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	_, err := build.All(ctx, config())
+	return err
+}
+
+// Update locks every variant afresh from the archive (variants/variants.lock) and prints what changed.
+func Update(ctx context.Context) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	changes, err := build.Update(ctx, config())
+	if err != nil {
+		return err
+	}
+	if len(changes) == 0 {
+		fmt.Println("no locked package changed")
+	}
+	for _, c := range changes {
+		fmt.Printf("%s:\n", c.Variant)
+		for _, l := range c.Changes {
+			fmt.Printf("  %s\n", l)
+		}
+	}
+	return nil
+}
+
+// Diff prints the packages added, removed and changed between the last two commits of variant NAME.
+func Diff(ctx context.Context, name string) error {
+	from, to, changes, err := build.Diff(ctx, config(), name)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: %s -> %s\n", name, from[:12], to[:12])
+	if len(changes) == 0 {
+		fmt.Println("  no package changed")
+	}
+	for _, l := range changes {
+		fmt.Printf("  %s\n", l)
+	}
+	return nil
+}
+
 // Status shows, for each variant, its ref, last commit and version, and what would rebuild and why.
 func Status(ctx context.Context) error {
 	cfg := config()

@@ -64,7 +64,35 @@ func (b *variantBuild) bootstrap(ctx context.Context, root string) error {
 	if err != nil {
 		return fmt.Errorf("%s of %s from %s failed (check the suite and mirror in %s): %w", v.Bootstrap, v.Suite, v.Mirror, v.File, err)
 	}
-	return harvestDebs(filepath.Join(root, "var", "cache", "apt", "archives"), b.cfg.DebsDir)
+	if err := harvestDebs(filepath.Join(root, "var", "cache", "apt", "archives"), b.cfg.DebsDir); err != nil {
+		return err
+	}
+	return checkAgainstLock(root, b.lock.Bootstraps[v.Layers()[0].BootstrapID()])
+}
+
+// checkAgainstLock fails when the bootstrap installed other versions than
+// the lock names: the mirror has moved on, and building on would drift.
+func checkAgainstLock(root string, locked []string) error {
+	status, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status"))
+	if err != nil {
+		return fmt.Errorf("the bootstrap left no dpkg status: %w", err)
+	}
+	want := map[string]string{}
+	for _, e := range locked {
+		if f := strings.Fields(e); len(f) == 3 {
+			want[f[0]+":"+f[2]] = f[1]
+		}
+	}
+	var drift []string
+	for _, p := range installedPackages(status) {
+		if ver, ok := want[p[0]+":"+p[2]]; ok && ver != p[1] {
+			drift = append(drift, fmt.Sprintf("%s %s (the mirror now has %s)", p[0], ver, p[1]))
+		}
+	}
+	if len(drift) > 0 {
+		return &LockDriftError{Missing: drift}
+	}
+	return nil
 }
 
 // harvestDebs moves downloaded packages from a tree into the shared cache and

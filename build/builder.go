@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -18,7 +19,8 @@ import (
 // StepReport is what happened to one step.
 type StepReport struct {
 	Variant  string        `json:"variant"`
-	Step     string        `json:"step"`
+	Step     string        `json:"step"` // kind: bootstrap, install, postprocess, commit
+	Name     string        `json:"name"` // install steps are named per layer: install:minimal
 	Cached   bool          `json:"cached"`
 	Duration time.Duration `json:"duration"`
 	Size     int64         `json:"size"` // bytes in the step's tree
@@ -55,9 +57,10 @@ type Session struct {
 	cfg   Config
 	host  HostChecker
 	idx   *cache.Index
-	lock  *Lock
+	held  *Lock // the build lock
 	store ostreeops.Repo
 	out   ostreeops.Repo
+	lock  *variants.Lock // variants.lock: the package versions builds use
 }
 
 type logger = zerolog.Logger
@@ -68,7 +71,7 @@ func Open(ctx context.Context, cfg Config, names []string) (*Session, []*variant
 	var vs []*variants.Variant
 	var errs []error
 	for _, n := range names {
-		v, err := variants.Load(cfg.VariantsDir, n)
+		v, err := variants.LoadChain(cfg.VariantsDir, n)
 		if err == nil {
 			err = v.CheckMirror()
 		}
@@ -99,7 +102,7 @@ func Open(ctx context.Context, cfg Config, names []string) (*Session, []*variant
 	if err != nil {
 		return nil, nil, err
 	}
-	s.lock = lock
+	s.held = lock
 	// Holding the lock, anything left in the work folder is from a build
 	// that was killed: unmount and remove it before trusting the cache.
 	if err := s.recover(); err != nil {
@@ -119,6 +122,10 @@ func Open(ctx context.Context, cfg Config, names []string) (*Session, []*variant
 		s.Close()
 		return nil, nil, fmt.Errorf("creating the output repository %s: %w", cfg.RepoDir, err)
 	}
+	if s.lock, err = variants.ReadLock(cfg.VariantsDir); err != nil {
+		s.Close()
+		return nil, nil, err
+	}
 	return s, vs, nil
 }
 
@@ -127,8 +134,8 @@ func (s *Session) Close() {
 	if s.idx != nil {
 		s.idx.Close()
 	}
-	if s.lock != nil {
-		s.lock.Release()
+	if s.held != nil {
+		s.held.Release()
 	}
 }
 
@@ -160,6 +167,9 @@ type variantBuild struct {
 	work  string // the variant's work folder
 	tree  string // the tree being built
 	holds string // the store commit the tree holds now, "" for none
+	// freshLists is set when the tree's package lists were fetched in this
+	// build (a bootstrap just ran), so install needs no apt-get update.
+	freshLists bool
 }
 
 // Build runs the chain for v and returns what happened.
@@ -183,38 +193,42 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 	}()
 
 	parent := ""
-	for _, step := range Steps[:3] {
-		sr, err := b.runStep(ctx, step, parent, log)
+	for _, st := range chain(v) {
+		var sr StepReport
+		if st.kind == StepCommit {
+			sr, err = b.commit(ctx, st, parent, log, &rep)
+		} else {
+			sr, err = b.runStep(ctx, st, parent, log)
+		}
 		rep.Steps = append(rep.Steps, sr)
 		if err != nil {
 			return rep, err
 		}
 		parent = sr.Result
 	}
-	sr, err := b.commit(ctx, parent, log, &rep)
-	rep.Steps = append(rep.Steps, sr)
-	return rep, err
+	return rep, nil
 }
 
 // runStep looks a store step up in the cache and runs it on a miss.
-func (b *variantBuild) runStep(ctx context.Context, step, parent string, log logger) (StepReport, error) {
-	pre := preimage(step, b.v, parent, b.tools)
+func (b *variantBuild) runStep(ctx context.Context, st step, parent string, log logger) (StepReport, error) {
+	pre := preimage(st, b.v, parent, b.tools, b.lock)
 	key := pre.Sum()
-	sr := StepReport{Variant: b.v.Name, Step: step, Key: key}
+	name := st.name()
+	sr := StepReport{Variant: b.v.Name, Step: st.kind, Name: name, Key: key}
 	if os.Getenv("DEBIAN_ATOMIC_KEYDEBUG") != "" {
-		log.Info().Str("step", step).Str("key", string(key)).Msg("preimage:\n" + pre.String())
+		log.Info().Str("step", name).Str("key", string(key)).Msg("preimage:\n" + pre.String())
 	}
 	e, ok, why := b.idx.Lookup(key, b.validStored)
 	if ok {
 		sr.Cached, sr.Result, sr.Size = true, e.Result, e.TreeSize
-		log.Info().Str("step", step).Str("key", key.Short()).Bool("cached", true).Msg(step + ": cached")
+		log.Info().Str("step", name).Str("key", key.Short()).Bool("cached", true).Msg(name + ": cached")
 		return sr, nil
 	}
-	sr.Reason = b.whyMiss(step, pre, why)
-	log.Info().Str("step", step).Str("key", key.Short()).Bool("cached", false).Str("reason", sr.Reason).Msg(step + ": running")
+	sr.Reason = b.whyMiss(name, pre, why)
+	log.Info().Str("step", name).Str("key", key.Short()).Bool("cached", false).Str("reason", sr.Reason).Msg(name + ": running")
 	start := time.Now()
-	stop := b.progress(log, step, start)
-	err := b.execute(ctx, step, parent)
+	stop := b.progress(log, name, start)
+	err := b.execute(ctx, st, parent, log)
 	stop()
 	if err != nil {
 		// The tree is half-made: drop it, so nothing can mistake it for a result.
@@ -222,32 +236,41 @@ func (b *variantBuild) runStep(ctx context.Context, step, parent string, log log
 			err = errors.Join(err, rerr)
 		}
 		b.holds = ""
-		return sr, fmt.Errorf("variant %s, step %s: %w", b.v.Name, step, err)
+		return sr, fmt.Errorf("variant %s, step %s: %w", b.v.Name, name, err)
 	}
 	// Device nodes cannot be committed, and steps mount a fresh /dev anyway.
 	if err := emptyDir(filepath.Join(b.tree, "dev")); err != nil {
 		return sr, err
 	}
 	result, err := b.store.Commit(ctx, ostreeops.CommitOptions{
-		Branch: "cache/" + step + "/" + string(key), Tree: b.tree, Parent: "none",
+		Branch: "cache/" + st.kind + "/" + string(key), Tree: b.tree, Parent: "none",
 		Timestamp: "1970-01-01T00:00:00Z", NoBindings: true, NoFsync: true,
 	})
 	if err != nil {
-		return sr, fmt.Errorf("variant %s, step %s: storing the result: %w", b.v.Name, step, err)
+		return sr, fmt.Errorf("variant %s, step %s: storing the result: %w", b.v.Name, name, err)
 	}
 	size := treeSize(b.tree)
 	sr.Duration, sr.Result, sr.Size = time.Since(start), result, size
 	b.holds = result
 	// Index entry last: a crash before this line leaves a stored tree nobody
 	// points at, never an entry without its tree.
-	err = b.idx.Put(key, cache.Entry{Kind: step, Variant: b.v.Name, Result: result,
+	err = b.idx.Put(key, cache.Entry{Kind: st.kind, Variant: b.v.Name, Result: result,
 		Size: b.store.CommitSize(result), TreeSize: size, Created: time.Now(), Duration: sr.Duration},
-		b.v.Name, step, pre.Fields())
+		lastOwner(st, b.v), name, pre.Fields())
 	if err != nil {
 		return sr, err
 	}
-	log.Info().Str("step", step).Dur("duration", sr.Duration).Int64("size", size).Msg(step + ": done")
+	log.Info().Str("step", name).Dur("duration", sr.Duration).Int64("size", size).Msg(name + ": done")
 	return sr, nil
+}
+
+// lastOwner is whose history a step's key joins: an install step belongs to
+// its layer, shared by every variant built on it.
+func lastOwner(st step, v *variants.Variant) string {
+	if st.kind == StepInstall {
+		return st.layer.Name
+	}
+	return v.Name
 }
 
 // validStored checks a stored result; a damaged commit object is removed so
@@ -260,51 +283,127 @@ func (b *variantBuild) validStored(e cache.Entry) error {
 	return err
 }
 
-// whyMiss explains a miss by comparing with the variant's previous key.
-func (b *variantBuild) whyMiss(step string, pre *cache.Preimage, why string) string {
-	last, ok := b.idx.Last(b.v.Name, step)
+// whyMiss explains a miss by comparing with the step's previous key.
+func (b *variantBuild) whyMiss(name string, pre *cache.Preimage, why string) string {
+	owner := b.v.Name
+	if strings.HasPrefix(name, StepInstall+":") {
+		owner = strings.TrimPrefix(name, StepInstall+":")
+	}
+	last, ok := b.idx.Last(owner, name)
 	if !ok || last.Key == pre.Sum() {
 		return why
 	}
 	if d := cache.Diff(last.Fields, pre.Fields()); len(d) > 0 {
-		return fmt.Sprint(d)
+		return strings.Join(d, "; ")
 	}
 	return why
 }
 
-// execute makes sure the tree holds the parent's result, then runs the step.
-func (b *variantBuild) execute(ctx context.Context, step, parent string) error {
-	if step == StepBootstrap {
+// execute makes sure the tree holds the step's starting point, then runs it.
+func (b *variantBuild) execute(ctx context.Context, st step, parent string, log logger) error {
+	if st.kind == StepBootstrap {
 		if err := removeTree(b.work); err != nil {
 			return err
 		}
 		if err := os.MkdirAll(b.work, 0o755); err != nil {
 			return err
 		}
-		return b.bootstrap(ctx, b.tree)
+		if err := b.bootstrap(ctx, b.tree); err != nil {
+			return err
+		}
+		b.freshLists = true
+		return nil
 	}
-	if b.holds != parent {
-		if err := removeTree(b.tree); err != nil {
+	from, only := parent, []string(nil)
+	if st.kind == StepInstall {
+		from, only = b.incrementalBase(st, parent)
+	}
+	if b.holds != from {
+		if err := b.restore(ctx, from, log, st.name()); err != nil {
 			return err
 		}
-		if err := os.MkdirAll(b.work, 0o755); err != nil {
-			return err
-		}
-		start := time.Now()
-		if err := b.store.Checkout(ctx, parent, b.tree); err != nil {
-			return fmt.Errorf("restoring the cached tree %s: %w", parent[:12], err)
-		}
-		b.cfg.Log.Info().Str("variant", b.v.Name).Str("step", step).Dur("duration", time.Since(start)).Msg("restored the previous step's tree from the cache")
-		b.holds = parent
 	}
 	b.holds = ""
-	switch step {
+	switch st.kind {
 	case StepInstall:
-		return b.install(ctx, b.tree)
+		return b.install(ctx, b.tree, st.layer, only)
 	case StepPostprocess:
 		return b.postprocess(ctx, b.tree)
 	}
-	return fmt.Errorf("unknown step %s", step)
+	return fmt.Errorf("unknown step %s", st.kind)
+}
+
+// restore checks a stored result out as the work tree.
+func (b *variantBuild) restore(ctx context.Context, commit string, log logger, name string) error {
+	if err := removeTree(b.tree); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(b.work, 0o755); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := b.store.Checkout(ctx, commit, b.tree); err != nil {
+		return fmt.Errorf("restoring the cached tree %s (run `mage clean` if the cache is damaged): %w", short(commit), err)
+	}
+	log.Info().Str("step", name).Dur("duration", time.Since(start)).Msg("restored a cached tree")
+	b.freshLists = false
+	return nil
+}
+
+// incrementalBase finds a cheaper start for an install step: the layer's
+// previous result on the same parent, when everything it installed is still
+// wanted. Then only the missing or changed packages are installed; with
+// versions from the lock, the result holds the same packages as a fresh
+// install. It returns the parent and nil when there is no such result.
+func (b *variantBuild) incrementalBase(st step, parent string) (string, []string) {
+	last, ok := b.idx.Last(st.layer.Name, st.name())
+	if !ok {
+		return parent, nil
+	}
+	prev := map[string]string{}
+	for _, f := range last.Fields {
+		prev[f.Label] = f.Value
+	}
+	cur := map[string]string{}
+	for _, f := range preimage(st, b.v, parent, b.tools, b.lock).Fields() {
+		cur[f.Label] = f.Value
+	}
+	for _, same := range []string{"parent", "mirror", "sources", "recommends"} {
+		if prev[same] != cur[same] {
+			return parent, nil
+		}
+	}
+	e, ok, _ := b.idx.Lookup(last.Key, b.validStored)
+	if !ok {
+		return parent, nil
+	}
+	had := map[string]string{}
+	for _, p := range strings.Split(prev["locked-packages"], "\n") {
+		if f := strings.Fields(p); len(f) == 3 {
+			had[f[0]+":"+f[2]] = f[1]
+		}
+	}
+	want := map[string]bool{}
+	var add []string
+	for _, p := range strings.Split(cur["locked-packages"], "\n") {
+		f := strings.Fields(p)
+		if len(f) != 3 {
+			continue
+		}
+		want[f[0]+":"+f[2]] = true
+		if had[f[0]+":"+f[2]] != f[1] {
+			add = append(add, p)
+		}
+	}
+	for k := range had {
+		if !want[k] {
+			return parent, nil // a package went away: only a fresh install drops it
+		}
+	}
+	if len(add) == 0 || len(had) == 0 {
+		return parent, nil
+	}
+	return e.Result, add
 }
 
 // progress logs a line every 15 s while a step runs, with its latest output.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/variants"
 )
 
 // chroot prepares a tree for running commands inside it and undoes every
@@ -111,6 +112,36 @@ func (c *chroot) withHostResolver() error {
 func (c *chroot) blockServices() error {
 	path := filepath.Join(c.root, "usr", "sbin", "policy-rc.d")
 	if err := os.WriteFile(path, []byte("#!/bin/sh\n# debian-atomic: no services start while building\nexit 101\n"), 0o755); err != nil {
+		return err
+	}
+	c.undo = append(c.undo, func() error { return os.Remove(path) })
+	return nil
+}
+
+// withSources adds a layer's extra apt sources for the step. A file: source
+// is bind-mounted into the tree, since a host path means nothing inside it.
+func (c *chroot) withSources(ctx context.Context, sources []string) error {
+	if len(sources) == 0 {
+		return nil
+	}
+	var lines []string
+	for i, s := range sources {
+		src, err := variants.ParseSource(s)
+		if err != nil {
+			return err
+		}
+		url := src.URL
+		if strings.HasPrefix(url, "file://") {
+			inside := fmt.Sprintf("run/debian-atomic/source-%d", i)
+			if err := c.bind(ctx, strings.TrimPrefix(url, "file://"), inside); err != nil {
+				return fmt.Errorf("making %s visible in the tree: %w", url, err)
+			}
+			url = "file:/" + inside
+		}
+		lines = append(lines, src.Line(url))
+	}
+	path := filepath.Join(c.root, "etc/apt/sources.list.d/debian-atomic-build.list")
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 		return err
 	}
 	c.undo = append(c.undo, func() error { return os.Remove(path) })

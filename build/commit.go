@@ -21,11 +21,11 @@ const (
 
 // commit writes the postprocessed tree into the output repository, unless
 // the ref's last commit was made from exactly the same inputs.
-func (b *variantBuild) commit(ctx context.Context, parent string, log logger, rep *Report) (StepReport, error) {
+func (b *variantBuild) commit(ctx context.Context, st step, parent string, log logger, rep *Report) (StepReport, error) {
 	v := b.v
-	pre := preimage(StepCommit, v, parent, b.tools)
+	pre := preimage(st, v, parent, b.tools, b.lock)
 	key := pre.Sum()
-	sr := StepReport{Variant: v.Name, Step: StepCommit, Key: key}
+	sr := StepReport{Variant: v.Name, Step: StepCommit, Name: StepCommit, Key: key}
 	prevVersion := ""
 	reason := "the ref " + v.Ref + " does not exist yet"
 	if cur, ok := b.out.RevParse(ctx, v.Ref); ok {

@@ -175,6 +175,13 @@ func TestE2EMinimalDeploys(t *testing.T) {
 
 	sysroot := filepath.Join(t.TempDir(), "sysroot")
 	os.MkdirAll(sysroot, 0o755)
+	// ostree makes deployment roots immutable; let the test's cleanup remove them.
+	t.Cleanup(func() {
+		dirs, _ := filepath.Glob(filepath.Join(sysroot, "ostree/deploy/*/deploy/*.0"))
+		for _, d := range dirs {
+			exec.Command("chattr", "-i", d).Run()
+		}
+	})
 	steps := [][]string{
 		{"ostree", "admin", "init-fs", sysroot},
 		{"ostree", "admin", "os-init", "--sysroot=" + sysroot, "debian"},

@@ -3,8 +3,10 @@ package build
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/debian-atomic/builder/cache"
@@ -12,24 +14,114 @@ import (
 	"github.com/debian-atomic/builder/variants"
 )
 
-// Variants builds the named variants in order and ends with a summary.
+// Variants builds the named variants, parents before children, and ends with
+// a summary. A failed variant does not stop the others; every error is
+// returned at the end.
 func Variants(ctx context.Context, cfg Config, names []string) ([]Report, error) {
 	s, vs, err := Open(ctx, cfg, names)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
+	if _, err := s.ensureLocked(ctx, vs, false); err != nil {
+		return nil, err
+	}
 	var reports []Report
+	var errs []error
 	for _, v := range vs {
 		rep, err := s.Build(ctx, v)
 		reports = append(reports, rep)
 		if err != nil {
-			Summarize(os.Stderr, cfg.Log, reports)
-			return reports, err
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				break
+			}
 		}
 	}
 	Summarize(os.Stderr, cfg.Log, reports)
-	return reports, nil
+	return reports, errors.Join(errs...)
+}
+
+// All builds every variant in the variants folder.
+func All(ctx context.Context, cfg Config) ([]Report, error) {
+	names, err := Ordered(cfg.VariantsDir)
+	if err != nil {
+		return nil, err
+	}
+	return Variants(ctx, cfg, names)
+}
+
+// Ordered lists the variants with every parent before its children, so
+// children find their parents' layers cached.
+func Ordered(dir string) ([]string, error) {
+	names, err := variants.List(dir)
+	if err != nil {
+		return nil, err
+	}
+	depth := map[string]int{}
+	for _, n := range names {
+		v, err := variants.LoadChain(dir, n)
+		if err != nil {
+			return nil, err
+		}
+		depth[n] = len(v.Layers())
+	}
+	sort.SliceStable(names, func(i, j int) bool { return depth[names[i]] < depth[names[j]] })
+	return names, nil
+}
+
+// Update locks every variant afresh from the archive and says, per variant,
+// what changed. The next build rebuilds only the variants whose set changed.
+func Update(ctx context.Context, cfg Config) ([]LockChange, error) {
+	names, err := Ordered(cfg.VariantsDir)
+	if err != nil {
+		return nil, err
+	}
+	s, vs, err := Open(ctx, cfg, names)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.ensureLocked(ctx, vs, true)
+}
+
+// Diff lists the packages added, removed and changed between the last two
+// commits of a variant's ref, from their metadata.
+func Diff(ctx context.Context, cfg Config, name string) (from, to string, changes []string, err error) {
+	v, err := variants.LoadChain(cfg.VariantsDir, name)
+	if err != nil {
+		return "", "", nil, err
+	}
+	out := cfg.outRepo()
+	to, ok := out.RevParse(ctx, v.Ref)
+	if !ok {
+		return "", "", nil, fmt.Errorf("%s has no commit yet: build it first (mage build:variant %s)", v.Ref, name)
+	}
+	from = out.Parent(ctx, to)
+	if from == "" {
+		return "", to, nil, fmt.Errorf("%s has one commit only (%s): nothing to compare", v.Ref, short(to))
+	}
+	pk := func(c string) ([]string, error) {
+		text, err := out.Metadata(ctx, c, MetaPackages)
+		if err != nil {
+			return nil, err
+		}
+		s := ostreeops.GVariantStrings(text)
+		var l []string
+		for i := 0; i+2 < len(s); i += 3 {
+			l = append(l, s[i]+" "+s[i+1]+" "+s[i+2])
+		}
+		return l, nil
+	}
+	a, err := pk(from)
+	if err != nil {
+		return "", "", nil, err
+	}
+	b, err := pk(to)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return from, to, variants.PackageDiff(a, b), nil
 }
 
 // VariantStatus says whether a variant's ref is up to date, and if not why.
@@ -44,9 +136,9 @@ type VariantStatus struct {
 	Err      string   `json:"error,omitempty"`
 }
 
-// Status reports every variant without building anything.
+// Status reports every variant without building anything or using the network.
 func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
-	names, err := variants.List(cfg.VariantsDir)
+	names, err := Ordered(cfg.VariantsDir)
 	if err != nil {
 		return nil, err
 	}
@@ -57,6 +149,10 @@ func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
 		}
 		defer idx.Close()
 	}
+	lock, err := variants.ReadLock(cfg.VariantsDir)
+	if err != nil {
+		return nil, err
+	}
 	host := cfg.Host
 	if host == nil {
 		host = &realHost{runner: cfg.Runner, versions: map[string]string{}}
@@ -65,7 +161,7 @@ func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
 	var all []VariantStatus
 	for _, n := range names {
 		st := VariantStatus{Variant: n}
-		v, err := variants.Load(cfg.VariantsDir, n)
+		v, err := variants.LoadChain(cfg.VariantsDir, n)
 		if err != nil {
 			st.Err = err.Error()
 			all = append(all, st)
@@ -78,6 +174,18 @@ func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
 				st.Version = readMeta(ctx, out, cur, MetaVersion)[MetaVersion]
 			}
 		}
+		if !lock.Fresh(v) {
+			st.Rebuild = "lock"
+			for _, l := range v.Layers() {
+				if e, ok := lock.Variants[l.Name]; !ok {
+					st.Why = append(st.Why, fmt.Sprintf("%s has no entry in %s", l.Name, variants.LockFile))
+				} else if e.Input != l.LayerInput() {
+					st.Why = append(st.Why, fmt.Sprintf("%s changed since it was locked (packages, recommends, sources or a parent)", l.File))
+				}
+			}
+			all = append(all, st)
+			continue
+		}
 		t := tools{}
 		for _, tool := range []string{v.Bootstrap, "ostree"} {
 			if t[tool], err = host.ToolVersion(ctx, tool); err != nil {
@@ -89,10 +197,10 @@ func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
 			continue
 		}
 		parent := ""
-		for _, step := range Steps {
-			pre := preimage(step, v, parent, t)
+		for _, sp := range chain(v) {
+			pre := preimage(sp, v, parent, t, lock)
 			key := pre.Sum()
-			if step == StepCommit {
+			if sp.kind == StepCommit {
 				meta := map[string]string{}
 				if st.Commit != "" {
 					meta = readMeta(ctx, out, st.Commit, MetaInputKey)
@@ -101,7 +209,7 @@ func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
 					st.UpToDate = true
 					break
 				}
-				st.Rebuild, st.Why = step, explain(idx, v.Name, step, pre, "no commit on the ref yet")
+				st.Rebuild, st.Why = sp.name(), explain(idx, lastOwner(sp, v), sp.name(), pre, "no commit on the ref yet")
 				break
 			}
 			var e cache.Entry
@@ -110,7 +218,7 @@ func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
 				e, ok, _ = idx.Lookup(key, func(e cache.Entry) error { return store.VerifyCommit(e.Result, e.Size) })
 			}
 			if !ok {
-				st.Rebuild, st.Why = step, explain(idx, v.Name, step, pre, "never built")
+				st.Rebuild, st.Why = sp.name(), explain(idx, lastOwner(sp, v), sp.name(), pre, "never built")
 				break
 			}
 			parent = e.Result

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -80,6 +81,8 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 		f.mu.Unlock()
 	case "chroot":
 		return nil, fakeInChroot(args[1], args[2:])
+	case "apt-get":
+		return fakeHostApt(c)
 	default:
 		return nil, fmt.Errorf("fake runner: unexpected command %s", line)
 	}
@@ -129,7 +132,10 @@ func fakeInChroot(root string, args []string) error {
 		for i < len(args) && args[i] != "--" {
 			i++
 		}
-		pkgs := args[i+1:]
+		var pkgs []string
+		for _, a := range args[i+1:] {
+			pkgs = append(pkgs, strings.SplitN(strings.SplitN(a, "=", 2)[0], ":", 2)[0])
+		}
 		for _, p := range pkgs {
 			if strings.HasPrefix(p, "no-such-") {
 				return &run.Error{Cmd: "apt-get install", Err: errors.New("exit status 100"), Stderr: "E: Unable to locate package " + p}
@@ -159,6 +165,53 @@ func fakeInChroot(root string, args []string) error {
 	}
 	return fmt.Errorf("fake chroot: unexpected %v", args)
 }
+
+// universe is what the fake archive has, at one version each.
+var universe = []string{"hello", "zsh", "tree", "linux-image-amd64", "ostree-boot", "dracut"}
+
+// fakeHostApt plays the resolver's apt-get with a private APT_CONFIG.
+func fakeHostApt(c run.Cmd) ([]byte, error) {
+	var conf string
+	for _, e := range c.Env {
+		if v, ok := strings.CutPrefix(e, "APT_CONFIG="); ok {
+			conf = v
+		}
+	}
+	if conf == "" {
+		return nil, fmt.Errorf("fake apt-get: no APT_CONFIG: the host's apt would be used")
+	}
+	dir := filepath.Dir(conf)
+	args := c.Args[2:] // after apt-get -q
+	switch args[0] {
+	case "update":
+		var b strings.Builder
+		b.WriteString("Package: base-files\nVersion: 13.8\nArchitecture: amd64\n\n")
+		for _, p := range universe {
+			fmt.Fprintf(&b, "Package: %s\nVersion: %s\nArchitecture: amd64\n\n", p, fakeVersion)
+		}
+		os.WriteFile(filepath.Join(dir, "var/lib/apt/lists/fake_dists_trixie_InRelease"), []byte("Date: Thu, 26 Nov 2026 00:00:00 UTC\n"), 0o644)
+		return nil, os.WriteFile(filepath.Join(dir, "var/lib/apt/lists/fake_dists_trixie_main_binary-amd64_Packages"), []byte(b.String()), 0o644)
+	case "install":
+		var out strings.Builder
+		if slices.Contains(args, "?essential") {
+			return []byte("Inst base-files (13.8 Debian:13 [amd64])\n"), nil
+		}
+		status, _ := os.ReadFile(filepath.Join(dir, "var/lib/dpkg/status"))
+		i := slices.Index(args, "--")
+		for _, p := range args[i+1:] {
+			if !slices.Contains(universe, p) {
+				return nil, &run.Error{Cmd: "apt-get install -s", Err: errors.New("exit status 100"), Stderr: "E: Unable to locate package " + p}
+			}
+			if !strings.Contains(string(status), "Package: "+p+"\n") {
+				fmt.Fprintf(&out, "Inst %s (%s Debian:13 [amd64])\n", p, fakeVersion)
+			}
+		}
+		return []byte(out.String()), nil
+	}
+	return nil, fmt.Errorf("fake apt-get: unexpected %v", args)
+}
+
+var fakeVersion = "1.0-1"
 
 type fakeHost struct{}
 
@@ -215,6 +268,9 @@ func (e *testEnv) build(ctx context.Context) (Report, error) {
 		e.t.Fatal(err)
 	}
 	defer s.Close()
+	if _, err := s.ensureLocked(ctx, vs, false); err != nil {
+		return Report{}, err
+	}
 	rep, err := s.Build(ctx, vs[0])
 	if m := e.runner.stillMounted(); len(m) > 0 {
 		e.t.Errorf("still mounted after the build: %v", m)
@@ -239,6 +295,17 @@ func ranSteps(r Report) []string {
 	for _, s := range r.Steps {
 		if !s.Cached {
 			out = append(out, s.Step)
+		}
+	}
+	return out
+}
+
+// ranNames is like ranSteps with install steps named by layer.
+func ranNames(r Report) []string {
+	var out []string
+	for _, s := range r.Steps {
+		if !s.Cached {
+			out = append(out, s.Name)
 		}
 	}
 	return out

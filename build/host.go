@@ -24,6 +24,7 @@ func requirements(v *variants.Variant) []Requirement {
 	return []Requirement{
 		{v.Bootstrap, v.Bootstrap},
 		{"ostree", "ostree"},
+		{"apt-get", "apt"},
 		{"chroot", "coreutils"},
 		{"mount", "mount"},
 		{"umount", "mount"},

@@ -18,22 +18,35 @@ import (
 // boots, with the ostree module, once.
 var aptEnv = []string{"DEBIAN_FRONTEND=noninteractive", "DEBCONF_NONINTERACTIVE_SEEN=true", "INITRD=No"}
 
-// aptInstallArgs is the apt-get command line for the variant's packages.
-func aptInstallArgs(v *variants.Variant) []string {
-	rec := "false"
-	if v.Recommends {
-		rec = "true"
-	}
+// aptInstallArgs is the apt-get command line for a layer: exact versions
+// from the lock ("name version arch" entries).
+func aptInstallArgs(recommends bool, locked []string) []string {
 	args := []string{"apt-get", "install", "-y", "-q",
-		"-o", "APT::Install-Recommends=" + rec,
+		"-o", "APT::Install-Recommends=" + boolString(recommends),
 		"-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
-		"-o", "Dpkg::Use-Pty=0",
+		"-o", "Dpkg::Use-Pty=0", "--allow-downgrades",
 		"--"}
-	return append(args, v.Packages...)
+	for _, e := range locked {
+		f := strings.Fields(e)
+		if len(f) != 3 {
+			continue
+		}
+		name := f[0]
+		if f[2] != "all" {
+			name += ":" + f[2]
+		}
+		args = append(args, name+"="+f[1])
+	}
+	return args
 }
 
-// install installs the variant's packages with apt inside root.
-func (b *variantBuild) install(ctx context.Context, root string) (err error) {
+// install adds a layer's locked packages with apt inside root; with only
+// set, just those (an incremental install on the layer's previous result).
+func (b *variantBuild) install(ctx context.Context, root string, layer *variants.Variant, only []string) (err error) {
+	locked := b.lock.Variants[layer.Name].Packages
+	if only != nil {
+		locked = only
+	}
 	c, err := enterChroot(ctx, b.cfg.Runner, root)
 	if err != nil {
 		return err
@@ -56,16 +69,39 @@ func (b *variantBuild) install(ctx context.Context, root string) (err error) {
 	if err := c.bind(ctx, b.cfg.DebsDir, "var/cache/apt/archives"); err != nil {
 		return err
 	}
-	if _, err := c.run(ctx, aptEnv, "apt-get", "update", "-q"); err != nil {
-		return fmt.Errorf("apt-get update from %s failed: %w", b.v.Mirror, err)
+	sources := sourcesUpTo(layer)
+	if err := c.withSources(ctx, sources); err != nil {
+		return err
 	}
-	if _, err := c.run(ctx, aptEnv, aptInstallArgs(b.v)...); err != nil {
-		return fmt.Errorf("installing the packages of %s failed%s: %w", b.v.File, unknownPackages(err.Error()), err)
+	if !b.freshLists || len(sources) > 0 {
+		if _, err := c.run(ctx, aptEnv, "apt-get", "update", "-q"); err != nil {
+			return fmt.Errorf("apt-get update from %s failed: %w", b.v.Mirror, err)
+		}
+	}
+	if len(locked) == 0 {
+		return nil // everything this layer asks for is installed below it
+	}
+	if _, err := c.run(ctx, aptEnv, aptInstallArgs(layer.Recommends, locked)...); err != nil {
+		return fmt.Errorf("installing the packages of %s failed%s: %w", layer.File, aptReason(err.Error()), err)
 	}
 	return nil
 }
 
 var unableToLocate = regexp.MustCompile(`E: (?:Unable to locate package|Package '?)([a-z0-9+.-]+)`)
+
+var versionNotFound = regexp.MustCompile(`Version '([^']+)' for '([^']+)' was not found`)
+
+// aptReason turns apt's failure into what the user should do.
+func aptReason(out string) string {
+	if m := versionNotFound.FindAllStringSubmatch(out, -1); len(m) > 0 {
+		var missing []string
+		for _, x := range m {
+			missing = append(missing, x[2]+" "+x[1])
+		}
+		return ": " + (&LockDriftError{Missing: missing}).Error()
+	}
+	return unknownPackages(out)
+}
 
 // unknownPackages names the packages apt could not find, for the message.
 func unknownPackages(out string) string {

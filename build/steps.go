@@ -13,43 +13,73 @@ const (
 	StepCommit      = "commit"
 )
 
-// Steps is the chain every variant goes through.
+// Steps is the chain of a variant without parents.
 var Steps = []string{StepBootstrap, StepInstall, StepPostprocess, StepCommit}
 
 // Schema versions: bump one when its step's behaviour changes.
 const (
-	bootstrapSchema = 1
-	installSchema   = 1
-	commitSchema    = 1
+	bootstrapSchema = 2
+	installSchema   = 2
+	commitSchema    = 2
 )
 
 // tools are host tool versions that go into keys.
 type tools map[string]string
 
+// step is one link of a variant's chain. Install steps carry the layer
+// (the variant in the inheritance chain) whose packages they add.
+type step struct {
+	kind  string
+	layer *variants.Variant
+}
+
+// name is how reports and the index call the step: install steps are per
+// layer, so a child's chain shares its parent's install steps.
+func (s step) name() string {
+	if s.kind == StepInstall {
+		return StepInstall + ":" + s.layer.Name
+	}
+	return s.kind
+}
+
+// chain is a variant's steps: bootstrap, one install per layer from the base
+// variant down, postprocess, commit.
+func chain(v *variants.Variant) []step {
+	out := []step{{kind: StepBootstrap}}
+	for _, l := range v.Layers() {
+		out = append(out, step{kind: StepInstall, layer: l})
+	}
+	return append(out, step{kind: StepPostprocess}, step{kind: StepCommit})
+}
+
 // preimage describes everything that decides a step's result. parent is the
-// content digest of the previous step's result ("" for bootstrap).
-func preimage(step string, v *variants.Variant, parent string, t tools) *cache.Preimage {
-	switch step {
+// content digest of the previous step's result ("" for bootstrap); lock
+// gives the exact package versions each step installs.
+func preimage(s step, v *variants.Variant, parent string, t tools, lock *variants.Lock) *cache.Preimage {
+	base := v.Layers()[0]
+	switch s.kind {
 	case StepBootstrap:
-		p := cache.NewPreimage(step, bootstrapSchema).
-			Add("tool", v.Bootstrap).
-			Add("tool-version", t[v.Bootstrap]).
-			Add("suite", v.Suite).
-			Add("mirror", v.Mirror).
-			Add("architecture", v.Architecture).
-			AddList("components", v.Components)
-		return p
+		return cache.NewPreimage(s.kind, bootstrapSchema).
+			Add("tool", base.Bootstrap).
+			Add("tool-version", t[base.Bootstrap]).
+			Add("suite", base.Suite).
+			Add("mirror", base.Mirror).
+			Add("architecture", base.Architecture).
+			AddList("components", base.Components).
+			AddSet("locked-packages", lock.Bootstraps[base.BootstrapID()])
 	case StepInstall:
-		return cache.NewPreimage(step, installSchema).
+		return cache.NewPreimage(s.kind, installSchema).
 			Add("parent", parent).
-			Add("mirror", v.Mirror).
-			Add("recommends", boolString(v.Recommends)).
-			AddSet("packages", v.Packages)
+			Add("mirror", base.Mirror).
+			AddSet("sources", sourcesUpTo(s.layer)).
+			Add("recommends", boolString(s.layer.Recommends)).
+			AddSet("packages", s.layer.Packages).
+			AddSet("locked-packages", lock.Variants[s.layer.Name].Packages)
 	case StepPostprocess:
-		return cache.NewPreimage(step, postprocessSchema).
+		return cache.NewPreimage(s.kind, postprocessSchema).
 			Add("parent", parent)
 	case StepCommit:
-		return cache.NewPreimage(step, commitSchema).
+		return cache.NewPreimage(s.kind, commitSchema).
 			Add("parent", parent).
 			Add("builder-version", Version).
 			Add("ostree-version", t["ostree"]).
@@ -62,7 +92,17 @@ func preimage(step string, v *variants.Variant, parent string, t tools) *cache.P
 			AddList("kernel-args", v.KernelArgs).
 			AddMap("metadata", v.Metadata)
 	}
-	panic("unknown step " + step)
+	panic("unknown step " + s.kind)
+}
+
+// sourcesUpTo is the extra apt sources a layer installs with: its own and
+// those of every layer under it.
+func sourcesUpTo(layer *variants.Variant) []string {
+	var out []string
+	for _, l := range layer.Layers() {
+		out = append(out, l.Sources...)
+	}
+	return out
 }
 
 func boolString(b bool) string {

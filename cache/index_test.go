@@ -110,4 +110,3 @@ func TestDamagedIndexIsAClearError(t *testing.T) {
 		t.Errorf("message %q does not say %q", err, want)
 	}
 }
-

@@ -181,12 +181,12 @@ func (l *Lock) FullSet(v *Variant) []string {
 	for _, layer := range v.Layers() {
 		all = append(all, l.Variants[layer.Name].Packages...)
 	}
-	return dedupeSet(all)
+	return DedupeSet(all)
 }
 
-// dedupeSet keeps the last entry per package name and architecture (a later
+// DedupeSet keeps the last entry per package name and architecture (a later
 // layer may upgrade an earlier one's package).
-func dedupeSet(entries []string) []string {
+func DedupeSet(entries []string) []string {
 	last := map[string]string{}
 	var order []string
 	for _, e := range entries {

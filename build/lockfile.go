@@ -1,0 +1,109 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/debian-atomic/builder/variants"
+)
+
+// LockChange is how one variant's locked package set changed.
+type LockChange struct {
+	Variant string   `json:"variant"`
+	Changes []string `json:"changes"` // +added, -removed, " name old -> new"
+}
+
+// ensureLocked resolves, from the archive, every layer of vs that the lock
+// does not hold for its current inputs (all of them when force is set, as
+// `mage update` does), writes the lock, and says what changed. With a fresh
+// lock it does nothing and needs no network.
+func (s *Session) ensureLocked(ctx context.Context, vs []*variants.Variant, force bool) ([]LockChange, error) {
+	before := map[string][]string{}
+	stale := false
+	for _, v := range vs {
+		before[v.Name] = s.lock.FullSet(v)
+		if force || !s.lock.Fresh(v) {
+			stale = true
+		}
+	}
+	if !stale {
+		return nil, nil
+	}
+	done := map[string]bool{} // layers and bootstraps resolved in this run
+	resolvers := map[string]*resolver{}
+	get := func(base *variants.Variant, sources []string) (*resolver, error) {
+		r, err := newResolver(s.cfg, base, sources)
+		if err != nil {
+			return nil, err
+		}
+		if cached, ok := resolvers[r.dir]; ok {
+			return cached, nil
+		}
+		s.cfg.Log.Info().Str("mirror", base.Mirror).Str("suite", base.Suite).Msg("reading the archive's package lists to lock package versions")
+		if err := r.update(ctx); err != nil {
+			return nil, err
+		}
+		for k, st := range r.archives() {
+			s.lock.Archives[k] = st
+		}
+		resolvers[r.dir] = r
+		return r, nil
+	}
+	for _, v := range vs {
+		layers := v.Layers()
+		base := layers[0]
+		bid := base.BootstrapID()
+		if _, ok := s.lock.Bootstraps[bid]; !ok || force && !done[bid] {
+			r, err := get(base, nil)
+			if err != nil {
+				return nil, err
+			}
+			if s.lock.Bootstraps[bid], err = r.essential(ctx); err != nil {
+				return nil, err
+			}
+			done[bid] = true
+		}
+		installed := s.lock.Bootstraps[bid]
+		for _, l := range layers {
+			e, ok := s.lock.Variants[l.Name]
+			if !done[l.Name] && (force || !ok || e.Input != l.LayerInput()) {
+				r, err := get(base, sourcesUpTo(l))
+				if err != nil {
+					return nil, err
+				}
+				pkgs, err := r.layer(ctx, installed, l.Packages, l.Recommends)
+				if err != nil {
+					return nil, fmt.Errorf("locking %s: %w", l.File, err)
+				}
+				e = variants.LockedLayer{Input: l.LayerInput(), Packages: pkgs}
+				if l.Parent != nil {
+					e.Parent = l.Parent.Name
+				} else {
+					e.Bootstrap = bid
+				}
+				s.lock.Variants[l.Name] = e
+				done[l.Name] = true
+			}
+			installed = variants.DedupeSet(append(installed, e.Packages...))
+		}
+	}
+	if err := s.lock.Write(s.cfg.VariantsDir); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", variants.LockFile, err)
+	}
+	var changes []LockChange
+	for _, v := range vs {
+		if d := variants.PackageDiff(before[v.Name], s.lock.FullSet(v)); len(d) > 0 {
+			changes = append(changes, LockChange{Variant: v.Name, Changes: d})
+			s.cfg.Log.Info().Str("variant", v.Name).Int("changes", len(d)).Msg("locked packages changed: " + summarize(d, 8))
+		}
+	}
+	return changes, nil
+}
+
+func summarize(d []string, n int) string {
+	if len(d) <= n {
+		return strings.Join(d, ", ")
+	}
+	return fmt.Sprintf("%s, and %d more", strings.Join(d[:n], ", "), len(d)-n)
+}
