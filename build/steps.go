@@ -54,7 +54,9 @@ func chain(v *variants.Variant) []step {
 
 // preimage describes everything that decides a step's result. parent is the
 // content digest of the previous step's result ("" for bootstrap); lock
-// gives the exact package versions each step installs.
+// gives the exact package versions each step installs. The mirror is not an
+// input: with versions locked (and packages signed) any mirror gives the same
+// packages, so moving to another mirror, or losing it, rebuilds nothing.
 func preimage(s step, v *variants.Variant, parent string, t tools, lock *variants.Lock) *cache.Preimage {
 	base := v.Layers()[0]
 	switch s.kind {
@@ -63,14 +65,12 @@ func preimage(s step, v *variants.Variant, parent string, t tools, lock *variant
 			Add("tool", base.Bootstrap).
 			Add("tool-version", t[base.Bootstrap]).
 			Add("suite", base.Suite).
-			Add("mirror", base.Mirror).
 			Add("architecture", base.Architecture).
 			AddList("components", base.Components).
 			AddSet("locked-packages", lock.Bootstraps[base.BootstrapID()])
 	case StepInstall:
 		return cache.NewPreimage(s.kind, installSchema).
 			Add("parent", parent).
-			Add("mirror", base.Mirror).
 			AddSet("sources", sourcesUpTo(s.layer)).
 			Add("recommends", boolString(s.layer.Recommends)).
 			AddSet("packages", s.layer.Packages).
@@ -88,7 +88,6 @@ func preimage(s step, v *variants.Variant, parent string, t tools, lock *variant
 			Add("ref", v.Ref).
 			Add("os-name", v.OSName).
 			Add("suite", v.Suite).
-			Add("mirror", v.Mirror).
 			AddList("kernel-args", v.KernelArgs).
 			AddMap("metadata", v.Metadata)
 	}

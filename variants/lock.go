@@ -109,9 +109,10 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return os.Rename(tmp, path)
 }
 
-// BootstrapID names the bootstrap a base variant makes.
+// BootstrapID names the bootstrap a base variant makes. The mirror is not
+// part of it: any mirror of the archive serves the same locked versions.
 func (v *Variant) BootstrapID() string {
-	return strings.Join([]string{v.Suite, v.Mirror, v.Architecture, strings.Join(v.Components, ",")}, " ")
+	return strings.Join([]string{v.Suite, v.Architecture, strings.Join(v.Components, ",")}, " ")
 }
 
 // LayerInput digests what decides the resolution of v's own layer,

@@ -1,0 +1,139 @@
+package build
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/debian-atomic/builder/variants"
+)
+
+func (e *testEnv) writeVariant(name, body string) {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.cfg.VariantsDir, name+".yaml"), []byte(body), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func child(name, parent string, pkgs ...string) string {
+	return "name: " + name + "\ninherits: " + parent + "\nref: test/" + name + "\npackages: [" + strings.Join(pkgs, ", ") + "]\n"
+}
+
+func (e *testEnv) buildNamed(names ...string) []Report {
+	e.t.Helper()
+	reps, err := Variants(context.Background(), e.cfg, names)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if m := e.runner.stillMounted(); len(m) > 0 {
+		e.t.Errorf("still mounted: %v", m)
+	}
+	return reps
+}
+
+func TestChildrenReuseTheirParentsLayers(t *testing.T) {
+	e := newTestEnv(t, "hello") // variant t is the base
+	e.writeVariant("c1", child("c1", "t", "zsh"))
+	e.writeVariant("c2", child("c2", "t", "tree"))
+	base := e.buildNamed("t")[0]
+	reps := e.buildNamed("c1", "c2")
+	for _, r := range reps {
+		want := []string{"install:" + r.Variant, StepPostprocess, StepCommit}
+		if got := ranNames(r); !slices.Equal(got, want) {
+			t.Errorf("%s ran %v, want %v (the base's layers cached)", r.Variant, got, want)
+		}
+		if r.Steps[1].Result != base.Steps[1].Result {
+			t.Errorf("%s does not build on the base's install result", r.Variant)
+		}
+	}
+	if n := e.runner.count("mmdebstrap"); n != 1 {
+		t.Errorf("bootstrap ran %d times", n)
+	}
+	before := map[string]string{}
+	for _, r := range e.buildNamed("t", "c1", "c2") {
+		if r.Ran() != 0 {
+			t.Errorf("no-op build of %s ran %v", r.Variant, ranNames(r))
+		}
+		before[r.Variant] = r.Commit
+	}
+
+	// Editing one child rebuilds that child only.
+	e.writeVariant("c1", child("c1", "t", "zsh", "tree"))
+	names, _ := Ordered(e.cfg.VariantsDir)
+	after := e.buildNamed(names...)
+	for _, r := range after {
+		switch r.Variant {
+		case "c1":
+			if r.Commit == before["c1"] || !slices.Equal(ranNames(r), []string{"install:c1", StepPostprocess, StepCommit}) {
+				t.Errorf("edited child: ran %v, commit %s", ranNames(r), r.Commit)
+			}
+		default:
+			if r.Ran() != 0 || r.Commit != before[r.Variant] {
+				t.Errorf("%s rebuilt after another variant's edit: ran %v", r.Variant, ranNames(r))
+			}
+		}
+	}
+	// The child's commit lists its parent's packages and its own.
+	pk, _ := e.cfg.outRepo().Metadata(context.Background(), after[1].Commit, MetaPackages)
+	for _, p := range []string{"'hello'", "'zsh'", "'tree'", "'base-files'"} {
+		if !strings.Contains(pk, p) {
+			t.Errorf("c1's package metadata lacks %s", p)
+		}
+	}
+}
+
+func TestLockedVersionsDriveRebuilds(t *testing.T) {
+	e := newTestEnv(t, "hello")
+	e.writeVariant("c1", child("c1", "t", "zsh"))
+	e.buildNamed("t", "c1")
+	// The archive moves on: a newer version of everything.
+	fakeVersion = "2.0-1"
+	defer func() { fakeVersion = "1.0-1" }()
+	// Without update, builds keep the lock: nothing runs.
+	for _, r := range e.buildNamed("t", "c1") {
+		if r.Ran() != 0 {
+			t.Errorf("%s rebuilt without mage update: %v", r.Variant, ranNames(r))
+		}
+	}
+	changes, err := Update(context.Background(), e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changes) != 2 || !slices.Contains(changes[1].Changes, " zsh 1.0-1 -> 2.0-1") {
+		t.Errorf("update reported %+v", changes)
+	}
+	for _, r := range e.buildNamed("t", "c1") {
+		if r.Ran() == 0 {
+			t.Errorf("%s not rebuilt after its locked versions changed", r.Variant)
+		}
+	}
+}
+
+func TestInheritanceErrors(t *testing.T) {
+	e := newTestEnv(t, "hello")
+	e.writeVariant("a", child("a", "b", "zsh"))
+	e.writeVariant("b", child("b", "a", "zsh"))
+	e.writeVariant("orphan", child("orphan", "nosuch", "zsh"))
+	e.writeVariant("setsuite", child("setsuite", "t", "zsh")+"suite: bookworm\n")
+	for name, want := range map[string][]string{
+		"a":        {"inheritance cycle: a -> b -> a"},
+		"orphan":   {"orphan.yaml", `"inherits"`, `"nosuch"`, "orphan -> nosuch"},
+		"setsuite": {"setsuite.yaml:5", `field "suite"`, "inherits"},
+	} {
+		_, err := variants.LoadChain(e.cfg.VariantsDir, name)
+		for _, w := range want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %v does not mention %q", name, err, w)
+			}
+		}
+		if _, err := Variants(context.Background(), e.cfg, []string{name}); err == nil {
+			t.Errorf("%s built", name)
+		}
+	}
+	if n := len(e.runner.calls); n != 0 {
+		t.Errorf("bad variants ran commands: %v", e.runner.calls)
+	}
+}
