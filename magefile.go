@@ -27,6 +27,16 @@ func (Build) Minimal(ctx context.Context) error {
 	return buildVariants(ctx, "minimal")
 }
 
+// Gnome builds the GNOME desktop variant (variants/gnome.yaml), a Silverblue counterpart, on top of minimal.
+func (Build) Gnome(ctx context.Context) error {
+	return buildVariants(ctx, "gnome")
+}
+
+// Plasma builds the KDE Plasma desktop variant (variants/plasma.yaml), a Kinoite counterpart, on top of minimal.
+func (Build) Plasma(ctx context.Context) error {
+	return buildVariants(ctx, "plasma")
+}
+
 // Variant builds variants/NAME.yaml.
 func (Build) Variant(ctx context.Context, name string) error {
 	return buildVariants(ctx, name)
