@@ -13,10 +13,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/magefile/mage/mg"
 
 	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/image"
 )
 
 // Build builds variants into the output repository.
@@ -84,6 +86,63 @@ func Diff(ctx context.Context, name string) error {
 		fmt.Printf("  %s\n", l)
 	}
 	return nil
+}
+
+// Image writes UEFI disk images of variants (raw and qcow2) under .cache/images.
+type Image mg.Namespace
+
+// Minimal builds minimal and writes .cache/images/minimal.{raw,qcow2}, with settings from images/minimal.yaml.
+func (Image) Minimal(ctx context.Context) error {
+	return writeImage(ctx, "minimal")
+}
+
+// Variant builds variant NAME and writes its disk image, with settings from images/NAME.yaml.
+func (Image) Variant(ctx context.Context, name string) error {
+	return writeImage(ctx, name)
+}
+
+// Vm boots disk images in QEMU on the serial console for a person to try.
+type Vm mg.Namespace
+
+// Minimal boots the minimal image (building it first if needed) in QEMU: KVM where it works, else TCG. Ctrl-A X quits.
+func (Vm) Minimal(ctx context.Context) error {
+	return bootImage(ctx, "minimal")
+}
+
+// Variant boots variant NAME's image in QEMU on the serial console.
+func (Vm) Variant(ctx context.Context, name string) error {
+	return bootImage(ctx, name)
+}
+
+func writeImage(ctx context.Context, name string) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	_, err := image.ForVariant(ctx, config(), imagesDir(), name)
+	return err
+}
+
+func bootImage(ctx context.Context, name string) error {
+	cfg := config()
+	res, err := image.ForVariant(ctx, cfg, imagesDir(), name)
+	if err != nil {
+		return err
+	}
+	if err := build.EnsureHost(ctx, cfg, image.VMRequirements); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "booting %s (commit %s); Ctrl-A X quits QEMU\n", res.Qcow2, res.Commit[:12])
+	vm, err := image.Boot(ctx, image.VMOptions{Disk: res.Qcow2, Work: cfg.CacheDir + "/vm-" + name, Echo: os.Stdout, Stdin: os.Stdin})
+	if err != nil {
+		return err
+	}
+	return vm.Wait(24 * time.Hour)
+}
+
+func imagesDir() string {
+	if d := os.Getenv(image.ImagesEnv); d != "" {
+		return d
+	}
+	return "images"
 }
 
 // Status shows, for each variant, its ref, last commit and version, and what would rebuild and why.

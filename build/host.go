@@ -118,3 +118,13 @@ func (h *realHost) ToolVersion(ctx context.Context, tool string) (string, error)
 	h.versions[tool] = v
 	return v, nil
 }
+
+// EnsureHost checks (and, as root with apt-get, installs) host tools beyond
+// those of building a variant: images and VMs.
+func EnsureHost(ctx context.Context, cfg Config, reqs []Requirement) error {
+	h := cfg.Host
+	if h == nil {
+		h = &realHost{runner: cfg.Runner, versions: map[string]string{}, log: func(m string) { cfg.Log.Warn().Msg(m) }}
+	}
+	return h.Ensure(ctx, reqs)
+}

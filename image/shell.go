@@ -1,0 +1,71 @@
+package image
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Shell is a logged-in session on a VM's serial console.
+type Shell struct {
+	vm  *VM
+	seq int
+}
+
+var (
+	loginPrompt    = regexp.MustCompile(`login: $|login: `)
+	passwordPrompt = regexp.MustCompile(`(?i)password(?: for [^:]+)?: ?`)
+)
+
+// Login waits for the login prompt and logs in.
+func Login(vm *VM, user, password string, timeout time.Duration) (*Shell, error) {
+	if _, err := vm.Expect(loginPrompt, timeout); err != nil {
+		return nil, err
+	}
+	vm.Send(user)
+	if _, err := vm.Expect(passwordPrompt, 30*time.Second); err != nil {
+		return nil, err
+	}
+	vm.Send(password)
+	s := &Shell{vm: vm}
+	// Quiet kernel messages and disable paging, so outputs stay parseable.
+	if _, _, err := s.Run("export SYSTEMD_PAGER= PAGER=cat TERM=dumb; stty -echo cols 500", 60*time.Second); err != nil {
+		return nil, fmt.Errorf("no shell after logging in as %s: %w", user, err)
+	}
+	return s, nil
+}
+
+// Sudo turns the session into a root shell with the user's password.
+func (s *Shell) Sudo(password string) error {
+	s.vm.Send("sudo -i")
+	if _, err := s.vm.Expect(passwordPrompt, 30*time.Second); err != nil {
+		return err
+	}
+	s.vm.Send(password)
+	_, code, err := s.Run("stty -echo cols 500; id -u", 30*time.Second)
+	if err != nil || code != 0 {
+		return fmt.Errorf("sudo failed: %v", err)
+	}
+	return nil
+}
+
+// Run runs a command line and returns its output and exit status. The
+// markers are printed by the shell, so the echoed command never matches.
+func (s *Shell) Run(cmd string, timeout time.Duration) (string, int, error) {
+	s.seq++
+	begin, end := fmt.Sprintf("BEGIN%d", s.seq), fmt.Sprintf("END%d", s.seq)
+	s.vm.Send(fmt.Sprintf("echo %s''_; %s; echo _%s''_$?_", begin, cmd, end))
+	if _, err := s.vm.Expect(regexp.MustCompile(begin+`_`), timeout); err != nil {
+		return "", -1, err
+	}
+	text, err := s.vm.Expect(regexp.MustCompile(`_`+end+`_(\d+)_`), timeout)
+	if err != nil {
+		return text, -1, err
+	}
+	m := regexp.MustCompile(`_` + end + `_(\d+)_`).FindStringSubmatch(text)
+	code, _ := strconv.Atoi(m[1])
+	out := strings.TrimSuffix(text, m[0])
+	return strings.TrimSpace(strings.ReplaceAll(out, "\r", "")), code, nil
+}

@@ -1,0 +1,39 @@
+package image
+
+import (
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+type syscallStat struct{ blocks int64 }
+
+func statBlocks(path string, st *syscallStat) error {
+	var s syscall.Stat_t
+	if err := syscall.Stat(path, &s); err != nil {
+		return err
+	}
+	st.blocks = s.Blocks
+	return nil
+}
+
+const (
+	fsIocGetflags = 0x80086601
+	fsIocSetflags = 0x40086602
+	fsImmutableFl = 0x00000010
+)
+
+// clearImmutable is chattr -i on one file or folder.
+func clearImmutable(path string) {
+	f, err := os.Open(path)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var flags int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), fsIocGetflags, uintptr(unsafe.Pointer(&flags))); e != 0 {
+		return
+	}
+	flags &^= fsImmutableFl
+	syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), fsIocSetflags, uintptr(unsafe.Pointer(&flags)))
+}

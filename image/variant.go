@@ -1,0 +1,66 @@
+package image
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/variants"
+)
+
+// ImagesEnv points at another folder of image settings (default images).
+const ImagesEnv = "DEBIAN_ATOMIC_IMAGES"
+
+// ForVariant builds the variant (cached steps are reused) and writes its
+// disk image to .cache/images/NAME.{raw,qcow2}.
+func ForVariant(ctx context.Context, cfg build.Config, imagesDir, name string) (Result, error) {
+	v, err := variants.LoadChain(cfg.VariantsDir, name)
+	if err != nil {
+		return Result{}, err
+	}
+	ic, err := Load(imagesDir, name)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := build.EnsureHost(ctx, cfg, hostRequirements(ic)); err != nil {
+		return Result{}, err
+	}
+	if _, err := build.Variants(ctx, cfg, []string{name}); err != nil {
+		return Result{}, err
+	}
+	res, err := Build(ctx, Options{
+		Runner: cfg.Runner, Log: cfg.Log, Repo: cfg.RepoDir, Ref: v.Ref, OSName: v.OSName,
+		KernelArgs: v.KernelArgs, Config: ic,
+		Work: filepath.Join(cfg.CacheDir, "work", "image-"+name),
+		Out:  filepath.Join(cfg.CacheDir, "images", name),
+	})
+	if err != nil {
+		return res, err
+	}
+	cfg.Log.Info().Str("raw", res.Raw).Str("qcow2", res.Qcow2).Str("commit", res.Commit).
+		Int64("raw_bytes", res.RawBytes).Int64("qcow2_bytes", res.Qcow2Bytes).Dur("duration", res.Duration).Msg("image written")
+	return res, nil
+}
+
+// hostRequirements are the tools an image build runs.
+func hostRequirements(c Config) []build.Requirement {
+	reqs := []build.Requirement{
+		{Name: "grub-mkimage", Package: "grub-common"},
+		{Name: "/usr/lib/grub/x86_64-efi/linux.mod", Package: "grub-efi-amd64-bin"},
+		{Name: "mkfs.vfat", Package: "dosfstools"},
+		{Name: "mcopy", Package: "mtools"},
+		{Name: "sfdisk", Package: "fdisk"},
+		{Name: "qemu-img", Package: "qemu-utils"},
+		{Name: "mkfs.ext4", Package: "e2fsprogs"},
+	}
+	if c.Filesystem == "btrfs" {
+		reqs = append(reqs, build.Requirement{Name: "mkfs.btrfs", Package: "btrfs-progs"})
+	}
+	return reqs
+}
+
+// VMRequirements are the tools booting an image needs.
+var VMRequirements = []build.Requirement{
+	{Name: "qemu-system-x86_64", Package: "qemu-system-x86"},
+	{Name: OVMFCode, Package: "ovmf"},
+}

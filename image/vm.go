@@ -1,0 +1,230 @@
+package image
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Firmware: Debian's ovmf package.
+var (
+	OVMFCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	OVMFVars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+)
+
+// VMOptions describe one boot.
+type VMOptions struct {
+	Disk       string   // qcow2 or raw boot disk
+	ExtraDisks []string // more disks, raw, read-only for the guest's use
+	Work       string   // holds the UEFI variable store
+	Accel      string   // kvm, tcg or "" to choose
+	MemoryMiB  int
+	Echo       io.Writer // copy of the console, for people and logs
+	Stdin      io.Reader // interactive use; nil for a scripted console
+}
+
+// VM is a running QEMU with its serial console.
+type VM struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	mu      sync.Mutex
+	out     bytes.Buffer // everything the console printed
+	mark    int          // Expect searches from here
+	done    chan struct{}
+	waitErr error
+	Accel   string
+}
+
+// kvmBroken remembers, for this process, that KVM failed here.
+var kvmBroken bool
+
+// ChooseAccel picks KVM where /dev/kvm is usable and has not failed, else TCG.
+func ChooseAccel() string {
+	if kvmBroken {
+		return "tcg"
+	}
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return "tcg"
+	}
+	f.Close()
+	return "kvm"
+}
+
+func qemuArgs(o VMOptions, accel, vars string) []string {
+	args := []string{"qemu-system-x86_64", "-M", "q35", "-m", fmt.Sprint(o.MemoryMiB), "-smp", "2",
+		"-drive", "if=pflash,format=raw,readonly=on,file=" + OVMFCode,
+		"-drive", "if=pflash,format=raw,file=" + vars,
+		"-drive", "file=" + o.Disk + ",if=virtio,format=" + diskFormat(o.Disk),
+		"-nic", "user,model=virtio-net-pci",
+		"-display", "none", "-serial", "stdio", "-monitor", "none"}
+	for _, d := range o.ExtraDisks {
+		args = append(args, "-drive", "file="+d+",if=virtio,format=raw,readonly=on")
+	}
+	if accel == "kvm" {
+		return append(args, "-accel", "kvm", "-cpu", "host")
+	}
+	return append(args, "-accel", "tcg", "-cpu", "max")
+}
+
+func diskFormat(p string) string {
+	if strings.HasSuffix(p, ".qcow2") {
+		return "qcow2"
+	}
+	return "raw"
+}
+
+// Boot starts the VM. With Accel empty it tries KVM first and falls back to
+// TCG when QEMU reports a KVM failure (as on machines where /dev/kvm exists
+// but dies with "KVM internal error") or exits at once.
+func Boot(ctx context.Context, o VMOptions) (*VM, error) {
+	if o.MemoryMiB == 0 {
+		o.MemoryMiB = 2048
+	}
+	if err := os.MkdirAll(o.Work, 0o755); err != nil {
+		return nil, err
+	}
+	vars := filepath.Join(o.Work, "OVMF_VARS.fd")
+	if _, err := os.Stat(vars); err != nil {
+		data, err := os.ReadFile(OVMFVars)
+		if err != nil {
+			return nil, fmt.Errorf("UEFI firmware missing (install ovmf): %w", err)
+		}
+		if err := os.WriteFile(vars, data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	accel := o.Accel
+	if accel == "" {
+		accel = ChooseAccel()
+	}
+	vm, err := start(ctx, o, accel, vars)
+	if err != nil || accel != "kvm" || o.Accel != "" {
+		return vm, err
+	}
+	// Watch the first seconds: a broken KVM shows itself early.
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if vm.exited() || strings.Contains(vm.Output(), "KVM internal error") || strings.Contains(vm.Output(), "failed to initialize kvm") {
+			vm.Kill()
+			kvmBroken = true
+			return start(ctx, o, "tcg", vars)
+		}
+		if strings.Contains(vm.Output(), "Linux version") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return vm, nil
+}
+
+func start(ctx context.Context, o VMOptions, accel, vars string) (*VM, error) {
+	args := qemuArgs(o, accel, vars)
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	vm := &VM{cmd: cmd, done: make(chan struct{}), Accel: accel}
+	var err error
+	if o.Stdin != nil {
+		cmd.Stdin = o.Stdin
+	} else if vm.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	w := io.Writer(&vmWriter{vm: vm})
+	if o.Echo != nil {
+		w = io.MultiWriter(w, o.Echo)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting QEMU (install qemu-system-x86): %w", err)
+	}
+	go func() {
+		vm.waitErr = cmd.Wait()
+		close(vm.done)
+	}()
+	return vm, nil
+}
+
+type vmWriter struct{ vm *VM }
+
+func (w *vmWriter) Write(p []byte) (int, error) {
+	w.vm.mu.Lock()
+	defer w.vm.mu.Unlock()
+	return w.vm.out.Write(p)
+}
+
+// Output is everything the console printed so far.
+func (vm *VM) Output() string {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.out.String()
+}
+
+func (vm *VM) exited() bool {
+	select {
+	case <-vm.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Expect waits until the console prints something matching re after the
+// last match, and returns the text up to and including the match.
+func (vm *VM) Expect(re *regexp.Regexp, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		vm.mu.Lock()
+		text := vm.out.String()[vm.mark:]
+		if loc := re.FindStringIndex(text); loc != nil {
+			vm.mark += loc[1]
+			vm.mu.Unlock()
+			return text[:loc[1]], nil
+		}
+		vm.mu.Unlock()
+		if vm.exited() {
+			return text, fmt.Errorf("QEMU exited (%v) before the console printed %q", vm.waitErr, re)
+		}
+		if time.Now().After(deadline) {
+			return text, fmt.Errorf("no %q on the console within %s", re, timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Send types a line on the console.
+func (vm *VM) Send(line string) error {
+	if vm.stdin == nil {
+		return errors.New("the console is interactive")
+	}
+	_, err := io.WriteString(vm.stdin, line+"\r")
+	return err
+}
+
+// Wait waits for QEMU to exit (after a poweroff).
+func (vm *VM) Wait(timeout time.Duration) error {
+	select {
+	case <-vm.done:
+		return nil
+	case <-time.After(timeout):
+		vm.Kill()
+		return fmt.Errorf("the VM did not power off within %s", timeout)
+	}
+}
+
+// Kill stops QEMU.
+func (vm *VM) Kill() {
+	if vm.cmd.Process != nil {
+		syscall.Kill(-vm.cmd.Process.Pid, syscall.SIGKILL)
+	}
+	<-vm.done
+}
