@@ -327,17 +327,30 @@ func readEntry(path string) (bootEntry, error) {
 			e.version, _ = strconv.Atoi(v)
 		}
 	}
-	if e.linux == "" || !strings.HasPrefix(e.linux, "/boot/") {
-		return e, fmt.Errorf("boot entry %s: kernel path %q lacks /boot (sysroot.bootprefix not honoured)", path, e.linux)
+	if e.linux == "" {
+		return e, fmt.Errorf("boot entry %s has no kernel", path)
+	}
+	// /boot is a folder of the root filesystem, which is GRUB's root: paths
+	// need the prefix unless ostree wrote it (sysroot.bootprefix).
+	for _, p := range []*string{&e.linux, &e.initrd} {
+		if *p != "" && !strings.HasPrefix(*p, "/boot/") {
+			*p = "/boot" + *p
+		}
 	}
 	return e, nil
 }
 
 // embeddedGrub is built into BOOTX64.EFI: it finds the root filesystem by
-// label and reads the grub.cfg ostree keeps.
+// label and reads the grub.cfg ostree keeps. ostree's grub2 generator writes
+// linux16/initrd16 (or linuxefi/initrdefi) commands, which Debian's EFI GRUB
+// does not have: functions map them to linux and initrd.
 var embeddedGrub = `search --no-floppy --label --set=root ` + RootLabel + `
 set prefix=($root)/boot/grub
-configfile ($root)/boot/loader/grub.cfg
+function linux16 { linux "$@"; }
+function initrd16 { initrd "$@"; }
+function linuxefi { linux "$@"; }
+function initrdefi { initrd "$@"; }
+source ($root)/boot/loader/grub.cfg
 `
 
 var grubModules = []string{"part_gpt", "ext2", "btrfs", "fat", "normal", "linux", "configfile", "search",

@@ -17,6 +17,7 @@ type Shell struct {
 var (
 	loginPrompt    = regexp.MustCompile(`login: $|login: `)
 	passwordPrompt = regexp.MustCompile(`(?i)password(?: for [^:]+)?: ?`)
+	promptRE       = regexp.MustCompile(`[$#] $`)
 )
 
 // Login waits for the login prompt and logs in.
@@ -29,6 +30,10 @@ func Login(vm *VM, user, password string, timeout time.Duration) (*Shell, error)
 		return nil, err
 	}
 	vm.Send(password)
+	// login flushes typed-ahead input: wait for the shell's prompt first.
+	if _, err := vm.Expect(promptRE, 2*time.Minute); err != nil {
+		return nil, fmt.Errorf("no shell prompt after logging in as %s: %w", user, err)
+	}
 	s := &Shell{vm: vm}
 	// Quiet kernel messages and disable paging, so outputs stay parseable.
 	if _, _, err := s.Run("export SYSTEMD_PAGER= PAGER=cat TERM=dumb; stty -echo cols 500", 60*time.Second); err != nil {
@@ -44,6 +49,9 @@ func (s *Shell) Sudo(password string) error {
 		return err
 	}
 	s.vm.Send(password)
+	if _, err := s.vm.Expect(regexp.MustCompile(`# $`), time.Minute); err != nil {
+		return fmt.Errorf("no root prompt after sudo: %w", err)
+	}
 	_, code, err := s.Run("stty -echo cols 500; id -u", 30*time.Second)
 	if err != nil || code != 0 {
 		return fmt.Errorf("sudo failed: %v", err)
