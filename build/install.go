@@ -74,7 +74,7 @@ func (b *variantBuild) install(ctx context.Context, root string, layer *variants
 		return err
 	}
 	if !b.freshLists || len(sources) > 0 {
-		if _, err := c.run(ctx, aptEnv, "apt-get", "update", "-q"); err != nil {
+		if _, err := c.run(ctx, aptEnv, "apt-get", "update", "-q", "--error-on=any"); err != nil {
 			return fmt.Errorf("apt-get update from %s failed: %w", b.v.Mirror, err)
 		}
 	}

@@ -74,8 +74,10 @@ func (r *resolver) apt(ctx context.Context, args ...string) ([]byte, error) {
 
 // update downloads the package lists.
 func (r *resolver) update(ctx context.Context) error {
-	if _, err := r.apt(ctx, "update"); err != nil {
-		return fmt.Errorf("reading the archive's package lists failed: %w", err)
+	// --error-on=any: a source that cannot be fetched is an error, not a
+	// warning followed by "Unable to locate package".
+	if _, err := r.apt(ctx, "update", "--error-on=any"); err != nil {
+		return fmt.Errorf("reading the archive's package lists failed (check the mirror, suite and sources of the variant): %w", err)
 	}
 	return nil
 }

@@ -82,10 +82,10 @@ func (x Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 			x.Line(c.Args[0], l)
 		}
 	}}
+	// Output lines feed the error's tail (apt says "Err: URL 404" on
+	// standard output), and the log unless the command is quiet.
 	if c.Stdout != nil {
 		cmd.Stdout = io.MultiWriter(c.Stdout, lw)
-	} else if c.Quiet {
-		cmd.Stdout = &stdout
 	} else {
 		cmd.Stdout = io.MultiWriter(&stdout, lw)
 	}
