@@ -203,4 +203,3 @@ func (b *bootTest) repoDisk(dir, ref string) string {
 	}
 	return disk
 }
-
