@@ -41,7 +41,7 @@ func e2eConfig(t *testing.T, variantsDir string) Config {
 	cfg.VariantsDir = variantsDir
 	cfg.CacheDir = filepath.Join(dir, "cache")
 	cfg.RepoDir = filepath.Join(dir, "repo")
-	cfg.DebsDir = filepath.Join(os.TempDir(), "debian-atomic-e2e-debs")
+	cfg.DebsDir = e2eDebs
 	return cfg
 }
 
