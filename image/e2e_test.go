@@ -61,6 +61,11 @@ func (b *bootTest) boot(extra ...string) (*VM, *Shell, time.Duration) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	b.t.Cleanup(func() {
+		if !vm.exited() {
+			vm.Kill()
+		}
+	})
 	sh, err := Login(vm, testUser, testPassword, bootTimeout)
 	if err != nil {
 		vm.Kill()
@@ -162,8 +167,11 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	t.Logf("second boot: %s", took.Round(time.Second))
 	b.run(sh, "mkdir -p /run/upgrade && mount -o ro /dev/vdb /run/upgrade")
 	b.run(sh, "ostree pull-local /run/upgrade debian/13/x86_64/minimal")
-	b.run(sh, "ostree admin deploy debian/13/x86_64/minimal")
-	b.run(sh, "grep -c "+newCommit+" /boot/loader/grub.cfg")
+	b.run(sh, "OSTREE_DEBUG_GRUB2=1 ostree admin deploy debian/13/x86_64/minimal")
+	if out, code, _ := sh.Run("grep -c "+newCommit+" /boot/loader/grub.cfg", time.Minute); code != 0 {
+		cfg, _, _ := sh.Run("cat /boot/loader/grub.cfg", time.Minute)
+		t.Fatalf("the deploy did not put the new commit into grub.cfg (%s):\n%s", out, cfg)
+	}
 	b.poweroff(vm, sh)
 
 	vm, sh, _ = b.boot()
