@@ -58,6 +58,21 @@ func enterChroot(ctx context.Context, runner run.Runner, root string) (*chroot, 
 	return c, nil
 }
 
+// inChroot runs fn with the tree prepared, and undoes everything after, on
+// every exit path.
+func inChroot(ctx context.Context, runner run.Runner, root string, fn func(*chroot) error) (err error) {
+	c, err := enterChroot(ctx, runner, root)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := c.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+	return fn(c)
+}
+
 // bind mounts a host directory into the tree (the shared package cache).
 func (c *chroot) bind(ctx context.Context, src, rel string) error {
 	target := filepath.Join(c.root, rel)

@@ -42,20 +42,18 @@ func aptInstallArgs(recommends bool, locked []string) []string {
 
 // install adds a layer's locked packages with apt inside root; with only
 // set, just those (an incremental install on the layer's previous result).
-func (b *variantBuild) install(ctx context.Context, root string, layer *variants.Variant, only []string) (err error) {
+func (b *variantBuild) install(ctx context.Context, root string, layer *variants.Variant, only []string) error {
 	locked := b.lock.Variants[layer.Name].Packages
 	if only != nil {
 		locked = only
 	}
-	c, err := enterChroot(ctx, b.cfg.Runner, root)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := c.close(); cerr != nil && err == nil {
-			err = cerr
-		}
-	}()
+	return inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
+		return b.installIn(ctx, c, layer, locked)
+	})
+}
+
+// installIn runs apt in a prepared tree.
+func (b *variantBuild) installIn(ctx context.Context, c *chroot, layer *variants.Variant, locked []string) error {
 	if err := c.blockServices(); err != nil {
 		return err
 	}

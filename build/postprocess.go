@@ -77,25 +77,18 @@ func singleKernel(root string) (string, error) {
 }
 
 // initramfs builds a generic dracut initramfs with the ostree module.
-func (b *variantBuild) initramfs(ctx context.Context, root, kver string) (err error) {
+func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
 	if !exists(filepath.Join(root, "usr/lib/dracut/modules.d/98ostree")) {
 		return fmt.Errorf("postprocess: the tree has a kernel but no dracut ostree module: add the packages dracut and ostree-boot to %s", b.v.File)
 	}
-	c, err := enterChroot(ctx, b.cfg.Runner, root)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if cerr := c.close(); cerr != nil && err == nil {
-			err = cerr
+	return inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
+		_, err := c.run(ctx, nil, "dracut", "--force", "--no-hostonly", "--reproducible",
+			"--add", "ostree", "--kver", kver, "/usr/lib/modules/"+kver+"/initramfs.img")
+		if err != nil {
+			return fmt.Errorf("postprocess: dracut for kernel %s failed: %w", kver, err)
 		}
-	}()
-	_, err = c.run(ctx, nil, "dracut", "--force", "--no-hostonly", "--reproducible",
-		"--add", "ostree", "--kver", kver, "/usr/lib/modules/"+kver+"/initramfs.img")
-	if err != nil {
-		return fmt.Errorf("postprocess: dracut for kernel %s failed: %w", kver, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 // moveKernel puts the kernel where ostree looks and empties /boot.
