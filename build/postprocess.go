@@ -15,7 +15,7 @@ import (
 // Postprocess makes an installed tree deployable and bootable by OSTree; see
 // ../shared/notes/ostree-layout.md. Bump postprocessSchema whenever what it
 // does changes, so cached results are not reused.
-const postprocessSchema = 1
+const postprocessSchema = 2
 
 const tmpfilesConf = "usr/lib/tmpfiles.d/debian-atomic.conf"
 
@@ -46,7 +46,7 @@ func (b *variantBuild) postprocess(ctx context.Context, root string) error {
 			return err
 		}
 	}
-	for _, f := range []func(string) error{cleanBuildLeftovers, moveDpkgDatabase, moveStateToVar, varToTmpfiles, moveEtc, topLevel} {
+	for _, f := range []func(string) error{cleanBuildLeftovers, installGrubScript, moveDpkgDatabase, moveStateToVar, varToTmpfiles, moveEtc, topLevel} {
 		if err := f(root); err != nil {
 			return fmt.Errorf("postprocess: %w", err)
 		}

@@ -168,7 +168,8 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	b.run(sh, "mkdir -p /run/upgrade && mount -o ro /dev/vdb /run/upgrade")
 	b.run(sh, "ostree pull-local /run/upgrade debian/13/x86_64/minimal")
 	b.run(sh, "OSTREE_DEBUG_GRUB2=1 ostree admin deploy debian/13/x86_64/minimal")
-	if out, code, _ := sh.Run("grep -c "+newCommit+" /boot/loader/grub.cfg", time.Minute); code != 0 {
+	// One menu entry per deployment, made by the machine's own ostree.
+	if out, code, _ := sh.Run(`test "$(grep -c 'ostree=/ostree/boot' /boot/loader/grub.cfg)" -eq 2`, time.Minute); code != 0 {
 		cfg, _, _ := sh.Run("cat /boot/loader/grub.cfg", time.Minute)
 		t.Fatalf("the deploy did not put the new commit into grub.cfg (%s):\n%s", out, cfg)
 	}
