@@ -43,5 +43,11 @@ func installGrubScript(root string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "15_ostree"), []byte(grubOstreeScript), 0o755)
+	// ostree-boot ships it as an absolute link into /usr/libexec: replace
+	// the link, never write through it (that would be the host's path).
+	path := filepath.Join(dir, "15_ostree")
+	if err := os.Remove(path); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return os.WriteFile(path, []byte(grubOstreeScript), 0o755)
 }
