@@ -126,6 +126,7 @@ func (c *chroot) withHostResolver() error {
 // blockServices stops maintainer scripts from starting daemons in the tree.
 func (c *chroot) blockServices() error {
 	path := filepath.Join(c.root, "usr", "sbin", "policy-rc.d")
+	os.Remove(path) // never write through a link in the tree
 	if err := os.WriteFile(path, []byte("#!/bin/sh\n# debian-atomic: no services start while building\nexit 101\n"), 0o755); err != nil {
 		return err
 	}

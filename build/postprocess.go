@@ -138,7 +138,9 @@ func cleanBuildLeftovers(root string) error {
 	if fi, err := os.Lstat(filepath.Join(root, "etc/resolv.conf")); err == nil && fi.Mode().IsRegular() {
 		os.Remove(filepath.Join(root, "etc/resolv.conf"))
 	}
-	// Empty, not absent: systemd fills it on first boot.
+	// Empty, not absent: systemd fills it on first boot. Removed first, so a
+	// link in the tree is never written through to a host path.
+	os.Remove(filepath.Join(root, "etc/machine-id"))
 	if err := os.WriteFile(filepath.Join(root, "etc/machine-id"), nil, 0o444); err != nil {
 		return err
 	}
