@@ -141,6 +141,10 @@ func (s *Session) Close() {
 
 func (s *Session) recover() error {
 	work := s.cfg.workDir()
+	// A build killed with -9 leaves its apt and dpkg running in the tree.
+	if n := killChrooted(work); n > 0 {
+		s.cfg.Log.Warn().Int("processes", n).Msg("stopped processes left running in a work tree by a killed build")
+	}
 	if err := unmountUnder(s.cfg.Runner, work); err != nil {
 		return err
 	}

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/debian-atomic/builder/build/run"
 	"github.com/debian-atomic/builder/variants"
@@ -255,4 +257,27 @@ func unmountUnder(runner run.Runner, dir string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// killChrooted kills processes whose root directory is below dir: what a
+// killed build left running in its tree. It returns how many it found.
+func killChrooted(dir string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	dir = filepath.Clean(dir)
+	n := 0
+	for _, p := range procs {
+		root, err := os.Readlink(filepath.Join(p, "root"))
+		if err != nil || (root != dir && !strings.HasPrefix(root, dir+"/")) {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(p), "%d", &pid); err == nil && pid != os.Getpid() {
+			syscall.Kill(pid, syscall.SIGKILL)
+			n++
+		}
+	}
+	if n > 0 {
+		time.Sleep(500 * time.Millisecond) // let the kernel release their mounts and files
+	}
+	return n
 }

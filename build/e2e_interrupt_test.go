@@ -1,0 +1,117 @@
+package build
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/debian-atomic/builder/cache"
+)
+
+// startHelper runs a real build of tiny in another process and returns once
+// apt runs inside the tree (its first output line), mounts in place.
+func startHelper(t *testing.T, cfg Config) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"=tiny", CacheEnv+"="+cfg.CacheDir, RepoEnv+"="+cfg.RepoDir,
+		DebsEnv+"="+cfg.DebsDir, VariantsEnv+"="+cfg.VariantsDir, "DEBIAN_ATOMIC_DEBUG=1")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan bool, 1)
+	go func() {
+		s := bufio.NewScanner(stderr)
+		for s.Scan() {
+			if strings.Contains(s.Text(), `"cmd":"chroot"`) {
+				select {
+				case seen <- true:
+				default:
+				}
+			}
+		}
+	}()
+	select {
+	case <-seen:
+	case <-time.After(5 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("the helper build never reached its install step")
+	}
+	return cmd
+}
+
+func indexKinds(t *testing.T, cfg Config) map[string]int {
+	x, err := cache.OpenIndex(cfg.indexPath(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	entries, _ := x.Entries()
+	kinds := map[string]int{}
+	for _, e := range entries {
+		kinds[e.Kind]++
+	}
+	return kinds
+}
+
+// SIGTERM in the middle of a step: mounts gone, tree gone, no cache entry
+// for the step, non-zero exit; the next run resumes at that step.
+func TestE2ESigtermCleansUpAndResumes(t *testing.T) {
+	e2e(t)
+	cfg := e2eConfig(t, copyVariant(t, "tiny", func(s string) string { return s }))
+	cmd := startHelper(t, cfg)
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	t.Logf("the build stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	if err == nil {
+		t.Error("an interrupted build exited 0")
+	}
+	if m := mountsUnder(cfg.CacheDir); len(m) > 0 {
+		t.Errorf("mounts left after SIGTERM: %v", m)
+	}
+	if entries, _ := os.ReadDir(cfg.workDir()); len(entries) > 0 {
+		t.Errorf("work trees left after SIGTERM: %v", entries)
+	}
+	if k := indexKinds(t, cfg); k[StepInstall] != 0 || k[StepBootstrap] != 1 {
+		t.Errorf("index after SIGTERM: %v", k)
+	}
+	rep := buildOne(t, cfg, "tiny")
+	if got := ranNames(rep); len(got) == 0 || got[0] != "install:tiny" {
+		t.Errorf("after SIGTERM the next build ran %v; it should resume at install", got)
+	}
+}
+
+// kill -9 in the middle of a step: the next run finds the leftovers (mounts,
+// processes, the tree), cleans them and builds; never a false cache hit.
+func TestE2EKill9Recovers(t *testing.T) {
+	e2e(t)
+	cfg := e2eConfig(t, copyVariant(t, "tiny", func(s string) string { return s }))
+	cmd := startHelper(t, cfg)
+	cmd.Process.Kill()
+	cmd.Wait()
+	left := mountsUnder(cfg.CacheDir)
+	t.Logf("mounts left by kill -9: %d", len(left))
+	if len(left) == 0 {
+		t.Error("kill -9 in the install step left no mount: the test did not hit the step")
+	}
+	ctx := context.Background()
+	reps, err := Variants(ctx, cfg, []string{"tiny"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ranNames(reps[0]); len(got) == 0 || got[0] != "install:tiny" {
+		t.Errorf("after kill -9 the next build ran %v; it should redo install, keep bootstrap", got)
+	}
+	if m := mountsUnder(cfg.CacheDir); len(m) > 0 {
+		t.Errorf("mounts left after recovery: %v", m)
+	}
+	if pk := ostreeOut(t, cfg.RepoDir, "show", "--print-metadata-key="+MetaPackages, "test/tiny"); !strings.Contains(pk, "('hello', '") {
+		t.Error("the recovered build lacks hello")
+	}
+}
