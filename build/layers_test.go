@@ -137,3 +137,49 @@ func TestInheritanceErrors(t *testing.T) {
 		t.Errorf("bad variants ran commands: %v", e.runner.calls)
 	}
 }
+
+func TestStatusSaysWhatWouldRebuildAndWhy(t *testing.T) {
+	e := newTestEnv(t, "hello")
+	e.writeVariant("c1", child("c1", "t", "zsh"))
+	e.buildNamed("t", "c1")
+	byName := func() map[string]VariantStatus {
+		st, err := Status(context.Background(), e.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]VariantStatus{}
+		for _, s := range st {
+			m[s.Variant] = s
+		}
+		return m
+	}
+	for name, s := range byName() {
+		if !s.UpToDate || s.Commit == "" || s.Version == "" {
+			t.Errorf("%s after a build: %+v", name, s)
+		}
+	}
+	e.writeVariant("c1", child("c1", "t", "zsh", "tree"))
+	st := byName()
+	if st["t"].UpToDate != true {
+		t.Errorf("the base is not up to date after a child's edit: %+v", st["t"])
+	}
+	c1 := st["c1"]
+	if c1.UpToDate || c1.Rebuild != "lock" || !strings.Contains(strings.Join(c1.Why, " "), "c1.yaml changed") {
+		t.Errorf("edited child: %+v", c1)
+	}
+	// Once locked, status names the step and the changed input.
+	e.buildNamed("c1")
+	e.writeVariant("t", strings.Replace(mustReadFile(t, filepath.Join(e.cfg.VariantsDir, "t.yaml")), "ref: test/t", "ref: test/t2", 1))
+	st = byName()
+	if st["t"].UpToDate || st["t"].Rebuild != StepCommit || !strings.Contains(strings.Join(st["t"].Why, " "), `ref: "test/t" -> "test/t2"`) {
+		t.Errorf("changed ref: %+v", st["t"])
+	}
+}
+
+func mustReadFile(t *testing.T, p string) string {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
