@@ -132,18 +132,6 @@ func (r Repo) RevParse(ctx context.Context, ref string) (string, bool) {
 	return sum, checksumRE.MatchString(sum)
 }
 
-// SetRef points ref at a commit (creating or moving it).
-func (r Repo) SetRef(ctx context.Context, ref, commit string) error {
-	_, err := r.ostree(ctx, true, "refs", "--force", "--create="+ref, commit)
-	return err
-}
-
-// DeleteRef removes a ref.
-func (r Repo) DeleteRef(ctx context.Context, ref string) error {
-	_, err := r.ostree(ctx, true, "refs", "--delete", ref)
-	return err
-}
-
 // CommitObject returns the path of a commit's object file.
 func (r Repo) CommitObject(commit string) string {
 	return filepath.Join(r.Path, "objects", commit[:2], commit[2:]+".commit")
@@ -207,7 +195,7 @@ func (r Repo) Ls(ctx context.Context, commit string, recursive bool, paths ...st
 	return r.ostree(ctx, true, append(args, paths...)...)
 }
 
-// MetadataString reads one metadata key of a commit as GVariant text.
+// Metadata reads one metadata key of a commit as GVariant text.
 func (r Repo) Metadata(ctx context.Context, commit, key string) (string, error) {
 	out, err := r.ostree(ctx, true, "show", "--print-metadata-key="+key, commit)
 	if err != nil {
@@ -223,12 +211,6 @@ func (r Repo) Parent(ctx context.Context, commit string) string {
 		return ""
 	}
 	return strings.TrimSpace(string(out))
-}
-
-// Prune removes objects no ref reaches.
-func (r Repo) Prune(ctx context.Context) error {
-	_, err := r.ostree(ctx, true, "prune", "--refs-only")
-	return err
 }
 
 // Version returns the host ostree's version, e.g. "2022.7".

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -54,7 +55,7 @@ func (v *Variant) inherit(p *Variant) {
 	}
 	args := append([]string(nil), p.KernelArgs...)
 	for _, a := range v.KernelArgs {
-		if !containsStr(args, a) {
+		if !slices.Contains(args, a) {
 			args = append(args, a)
 		}
 	}
@@ -76,15 +77,6 @@ func (v *Variant) Layers() []*Variant {
 		out = append([]*Variant{cur}, out...)
 	}
 	return out
-}
-
-func containsStr(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Source is one extra apt source of a layer.
