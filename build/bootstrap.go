@@ -59,8 +59,13 @@ func (b *variantBuild) bootstrap(ctx context.Context, root string) error {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
+	unlock, err := b.lockDebs(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	args := bootstrapArgs(v, root, b.cfg.DebsDir, hook)
-	_, err := b.cfg.Runner.Run(ctx, run.Cmd{Args: args, Env: []string{DebsEnv + "=" + b.cfg.DebsDir}})
+	_, err = b.cfg.Runner.Run(ctx, run.Cmd{Args: args, Env: []string{DebsEnv + "=" + b.cfg.DebsDir}})
 	if err != nil {
 		return fmt.Errorf("%s of %s from %s failed (check the suite and mirror in %s): %w", v.Bootstrap, v.Suite, v.Mirror, v.File, err)
 	}

@@ -47,9 +47,29 @@ func (b *variantBuild) install(ctx context.Context, root string, layer *variants
 	if only != nil {
 		locked = only
 	}
+	unlock, err := b.lockDebs(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
 		return b.installIn(ctx, c, layer, locked)
 	})
+}
+
+// lockDebs serialises use of the shared package cache: builds with other
+// caches may share it, and apt in two trees at once fails on its lock.
+func (b *variantBuild) lockDebs(ctx context.Context) (func(), error) {
+	if err := os.MkdirAll(b.cfg.DebsDir, 0o755); err != nil {
+		return nil, err
+	}
+	l, err := AcquireLock(ctx, filepath.Join(b.cfg.DebsDir, ".lock"), func(holder string) {
+		b.cfg.Log.Info().Str("holder", holder).Msg("waiting for another build using the package cache")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return l.Release, nil
 }
 
 // installIn runs apt in a prepared tree.
