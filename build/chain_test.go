@@ -246,3 +246,15 @@ func TestGVariantRoundTrip(t *testing.T) {
 		t.Errorf("%s parsed as %v", pk, got)
 	}
 }
+
+func TestSummaryTableNamesLayers(t *testing.T) {
+	table := SummaryTable([]Report{{Variant: "gnome", Ref: "r", Version: "13.1.0", Steps: []StepReport{
+		{Step: StepBootstrap, Name: StepBootstrap, Cached: true},
+		{Step: StepInstall, Name: "install:gnome", Duration: 2 * time.Second, Size: 3 << 20},
+	}}})
+	for _, want := range []string{"install:gnome", "built", "cached", "2s", "3 MiB", "no new commit"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("summary lacks %q:\n%s", want, table)
+		}
+	}
+}

@@ -60,7 +60,11 @@ func SummaryTable(reports []Report) string {
 			if s.Size > 0 {
 				size = fmt.Sprintf("%.0f MiB", float64(s.Size)/(1<<20))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Variant, s.Step, res, s.Duration.Round(time.Millisecond), size)
+			name := s.Name
+			if name == "" {
+				name = s.Step
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", r.Variant, name, res, s.Duration.Round(time.Millisecond), size)
 		}
 		commit := "no new commit"
 		if r.NewCommit {
