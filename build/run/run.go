@@ -134,11 +134,20 @@ func (w *lineWriter) flush() {
 	w.buf = nil
 }
 
-// tailWriter keeps the last lines for error messages.
+// tailWriter keeps the last lines for error messages, and the first lines
+// that look like errors wherever they came: dpkg says why a maintainer
+// script failed long before apt's last words.
 type tailWriter struct {
-	mu    sync.Mutex
-	max   int
-	lines []string
+	mu     sync.Mutex
+	max    int
+	lines  []string
+	errors []string
+	lost   bool // errors scrolled out of the tail
+}
+
+func looksLikeError(l string) bool {
+	low := strings.ToLower(l)
+	return strings.Contains(low, "error") || strings.HasPrefix(l, "E: ") || strings.Contains(low, "failed")
 }
 
 func (t *tailWriter) add(l string) {
@@ -146,6 +155,10 @@ func (t *tailWriter) add(l string) {
 	defer t.mu.Unlock()
 	t.lines = append(t.lines, l)
 	if len(t.lines) > t.max {
+		if looksLikeError(t.lines[0]) && len(t.errors) < 20 {
+			t.errors = append(t.errors, t.lines[0])
+			t.lost = true
+		}
 		t.lines = t.lines[len(t.lines)-t.max:]
 	}
 }
@@ -153,5 +166,8 @@ func (t *tailWriter) add(l string) {
 func (t *tailWriter) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return strings.Join(t.lines, "\n")
+	if !t.lost {
+		return strings.Join(t.lines, "\n")
+	}
+	return strings.Join(t.errors, "\n") + "\n...\n" + strings.Join(t.lines, "\n")
 }
