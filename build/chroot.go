@@ -169,8 +169,8 @@ func (c *chroot) withSources(ctx context.Context, sources []string) error {
 // run runs a command inside the tree.
 func (c *chroot) run(ctx context.Context, env []string, args ...string) ([]byte, error) {
 	full := append([]string{"chroot", c.root}, args...)
-	base := []string{"LC_ALL=C.UTF-8", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root"}
-	return c.runner.Run(ctx, run.Cmd{Args: full, Env: append(base, env...)})
+	base := []string{"LC_ALL=C.UTF-8", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}
+	return c.runner.Run(ctx, run.Cmd{Args: full, Env: append(base, env...), OnlyEnv: true})
 }
 
 // close undoes file changes and unmounts in reverse order. It runs even when

@@ -21,6 +21,10 @@ import (
 type Cmd struct {
 	Args   []string  // program and arguments
 	Env    []string  // extra environment, KEY=VALUE
+	// OnlyEnv runs with Env alone instead of adding it to the builder's own
+	// environment: commands inside a build tree must not see host settings
+	// such as TMPDIR, which name paths that do not exist there.
+	OnlyEnv bool
 	Dir    string    // working directory
 	Stdin  io.Reader // optional
 	Stdout io.Writer // optional; output is otherwise captured and logged
@@ -68,6 +72,9 @@ func (x Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 	}
 	cmd := exec.CommandContext(ctx, c.Args[0], c.Args[1:]...)
 	cmd.Env = append(os.Environ(), c.Env...)
+	if c.OnlyEnv {
+		cmd.Env = c.Env
+	}
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

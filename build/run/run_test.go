@@ -22,3 +22,14 @@ func TestErrorKeepsTailAndEarlierErrors(t *testing.T) {
 		t.Errorf("message keeps too much:\n%s", msg)
 	}
 }
+
+func TestOnlyEnvHidesTheHostEnvironment(t *testing.T) {
+	t.Setenv("TMPDIR", "/nonexistent-host-tmp")
+	out, err := Exec{}.Run(context.Background(), Cmd{Args: []string{"/usr/bin/env"}, Env: []string{"A=1"}, OnlyEnv: true, Quiet: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "TMPDIR") || !strings.Contains(string(out), "A=1") {
+		t.Errorf("environment inside: %s", out)
+	}
+}
