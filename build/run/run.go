@@ -19,15 +19,15 @@ import (
 
 // Cmd is one command to run.
 type Cmd struct {
-	Args   []string  // program and arguments
-	Env    []string  // extra environment, KEY=VALUE
+	Args []string // program and arguments
+	Env  []string // extra environment, KEY=VALUE
 	// OnlyEnv runs with Env alone instead of adding it to the builder's own
 	// environment: commands inside a build tree must not see host settings
 	// such as TMPDIR, which name paths that do not exist there.
 	OnlyEnv bool
-	Dir    string    // working directory
-	Stdin  io.Reader // optional
-	Stdout io.Writer // optional; output is otherwise captured and logged
+	Dir     string    // working directory
+	Stdin   io.Reader // optional
+	Stdout  io.Writer // optional; output is otherwise captured and logged
 	// Quiet keeps output out of the log (for queries).
 	Quiet bool
 }
