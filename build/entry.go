@@ -176,12 +176,20 @@ func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
 		}
 		if !lock.Fresh(v) {
 			st.Rebuild = "lock"
+			staleParent := ""
 			for _, l := range v.Layers() {
-				if e, ok := lock.Variants[l.Name]; !ok {
+				e, ok := lock.Variants[l.Name]
+				switch {
+				case !ok:
 					st.Why = append(st.Why, fmt.Sprintf("%s has no entry in %s", l.Name, variants.LockFile))
-				} else if e.Input != l.LayerInput() {
-					st.Why = append(st.Why, fmt.Sprintf("%s changed since it was locked (packages, recommends, sources or a parent)", l.File))
+				case e.Input != l.LayerInput() && staleParent != "":
+					st.Why = append(st.Why, fmt.Sprintf("%s is locked on an earlier %s", l.Name, staleParent))
+				case e.Input != l.LayerInput():
+					st.Why = append(st.Why, fmt.Sprintf("%s changed since it was locked (packages, recommends or sources)", l.File))
+				default:
+					continue
 				}
+				staleParent = l.Name
 			}
 			all = append(all, st)
 			continue

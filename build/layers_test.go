@@ -167,19 +167,18 @@ func TestStatusSaysWhatWouldRebuildAndWhy(t *testing.T) {
 	if c1.UpToDate || c1.Rebuild != "lock" || !strings.Contains(strings.Join(c1.Why, " "), "c1.yaml changed") {
 		t.Errorf("edited child: %+v", c1)
 	}
+	// A base edit makes its children stale through it, and status says so.
+	base := mustRead(t, filepath.Join(e.cfg.VariantsDir, "t.yaml"))
+	e.setPackages("hello", "tree")
+	if why := strings.Join(byName()["c1"].Why, " "); !strings.Contains(why, "c1 is locked on an earlier t") {
+		t.Errorf("child of an edited base: %s", why)
+	}
+	os.WriteFile(filepath.Join(e.cfg.VariantsDir, "t.yaml"), []byte(base), 0o644)
 	// Once locked, status names the step and the changed input.
 	e.buildNamed("c1")
-	e.writeVariant("t", strings.Replace(mustReadFile(t, filepath.Join(e.cfg.VariantsDir, "t.yaml")), "ref: test/t", "ref: test/t2", 1))
+	e.writeVariant("t", strings.Replace(mustRead(t, filepath.Join(e.cfg.VariantsDir, "t.yaml")), "ref: test/t", "ref: test/t2", 1))
 	st = byName()
 	if st["t"].UpToDate || st["t"].Rebuild != StepCommit || !strings.Contains(strings.Join(st["t"].Why, " "), `ref: "test/t" -> "test/t2"`) {
 		t.Errorf("changed ref: %+v", st["t"])
 	}
-}
-
-func mustReadFile(t *testing.T, p string) string {
-	data, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
 }

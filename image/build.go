@@ -463,15 +463,6 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// allocated is the disk space a (sparse) file uses.
-func allocated(path string) int64 {
-	var st syscallStat
-	if statBlocks(path, &st) != nil {
-		return 0
-	}
-	return st.blocks * 512
-}
-
 // unfreeze clears the immutable flag ostree sets on deployments, so the
 // scratch folder can be removed.
 func unfreeze(dir string) {

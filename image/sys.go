@@ -6,15 +6,13 @@ import (
 	"unsafe"
 )
 
-type syscallStat struct{ blocks int64 }
-
-func statBlocks(path string, st *syscallStat) error {
-	var s syscall.Stat_t
-	if err := syscall.Stat(path, &s); err != nil {
-		return err
+// allocated is the disk space a (sparse) file uses.
+func allocated(path string) int64 {
+	var st syscall.Stat_t
+	if syscall.Stat(path, &st) != nil {
+		return 0
 	}
-	st.blocks = s.Blocks
-	return nil
+	return st.Blocks * 512
 }
 
 const (
