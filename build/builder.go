@@ -86,8 +86,7 @@ func Open(ctx context.Context, cfg Config, names []string) (*Session, []*variant
 	}
 	s := &Session{cfg: cfg, host: cfg.Host, store: cfg.storeRepo(), out: cfg.outRepo()}
 	if s.host == nil {
-		s.host = &realHost{runner: cfg.Runner, versions: map[string]string{},
-			log: func(m string) { cfg.Log.Warn().Msg(m) }}
+		s.host = newRealHost(cfg)
 	}
 	var reqs []Requirement
 	for _, v := range vs {

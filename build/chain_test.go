@@ -112,30 +112,52 @@ func TestDamagedResultIsAMiss(t *testing.T) {
 	}
 }
 
-func TestInterruptCleansUpAndResumes(t *testing.T) {
-	e := newTestEnv(t, "hello")
-	e.runner.blockOn = "apt-get install"
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		<-e.runner.started
-		cancel()
-	}()
-	_, err := e.build(ctx)
-	if err == nil || !strings.Contains(err.Error(), "canceled") {
-		t.Fatalf("interrupted build: %v", err)
-	}
-	s, _, _ := Open(context.Background(), e.cfg, []string{"t"})
-	entries, _ := s.idx.Entries()
-	s.Close()
-	for _, en := range entries {
-		if en.Kind != StepBootstrap {
-			t.Errorf("interrupted step left a cache entry: %+v", en)
-		}
-	}
-	e.runner.blockOn = ""
-	rep := e.mustBuild()
-	if got := ranSteps(rep); got[0] != StepInstall {
-		t.Errorf("after the interrupt ran %v; should resume at install", got)
+// An interrupt in the middle of any step unmounts, removes the tree, leaves
+// no cache entry for that step (nor a ref) and the next run resumes there.
+func TestInterruptInEveryStepCleansUpAndResumes(t *testing.T) {
+	for _, c := range []struct {
+		step, blockOn string
+		kept          []string // steps whose results stay cached
+	}{
+		{StepBootstrap, "mmdebstrap", nil},
+		{StepInstall, "apt-get install", []string{StepBootstrap}},
+		{StepPostprocess, "rootfs dracut", []string{StepBootstrap, StepInstall}},
+		{StepCommit, "pull-local", []string{StepBootstrap, StepInstall, StepPostprocess}},
+	} {
+		t.Run(c.step, func(t *testing.T) {
+			e := newTestEnv(t, "linux-image-amd64", "ostree-boot", "dracut")
+			e.runner.blockOn = c.blockOn
+			ctx, cancel := context.WithCancel(context.Background())
+			go func() {
+				<-e.runner.started
+				cancel()
+			}()
+			_, err := e.build(ctx)
+			if err == nil || !strings.Contains(err.Error(), "canceled") {
+				t.Fatalf("interrupted build: %v", err)
+			}
+			s, _, _ := Open(context.Background(), e.cfg, []string{"t"})
+			entries, _ := s.idx.Entries()
+			s.Close()
+			var kinds []string
+			for _, en := range entries {
+				kinds = append(kinds, en.Kind)
+			}
+			slices.Sort(kinds)
+			want := slices.Clone(c.kept)
+			slices.Sort(want)
+			if !slices.Equal(kinds, want) {
+				t.Errorf("cache entries after an interrupt in %s: %v, want %v", c.step, kinds, want)
+			}
+			if _, ok := e.cfg.outRepo().RevParse(context.Background(), "test/t"); ok {
+				t.Error("an interrupted build moved the ref")
+			}
+			e.runner.blockOn = ""
+			rep := e.mustBuild()
+			if got := ranSteps(rep); len(got) == 0 || got[0] != c.step {
+				t.Errorf("after the interrupt ran %v; should resume at %s", got, c.step)
+			}
+		})
 	}
 }
 

@@ -155,7 +155,7 @@ func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
 	}
 	host := cfg.Host
 	if host == nil {
-		host = &realHost{runner: cfg.Runner, versions: map[string]string{}}
+		host = newRealHost(cfg)
 	}
 	store, out := cfg.storeRepo(), cfg.outRepo()
 	var all []VariantStatus

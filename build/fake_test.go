@@ -27,6 +27,8 @@ type fakeRunner struct {
 	// blockOn makes a command matching it wait until the context ends.
 	blockOn string
 	started chan struct{}
+	// hostApt lets apt-get run on the host (installing host tools) and do nothing.
+	hostApt bool
 }
 
 func newFakeRunner() *fakeRunner {
@@ -82,6 +84,9 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 	case "chroot":
 		return nil, fakeInChroot(args[1], args[2:])
 	case "apt-get":
+		if f.hostApt {
+			return nil, nil
+		}
 		return fakeHostApt(c)
 	default:
 		return nil, fmt.Errorf("fake runner: unexpected command %s", line)

@@ -43,6 +43,12 @@ type realHost struct {
 	runner   run.Runner
 	log      func(msg string)
 	versions map[string]string
+	euid     int // the builder's effective user, a field so tests can be "not root"
+}
+
+func newRealHost(cfg Config) *realHost {
+	return &realHost{runner: cfg.Runner, versions: map[string]string{}, euid: os.Geteuid(),
+		log: func(m string) { cfg.Log.Warn().Msg(m) }}
 }
 
 // ErrNotRoot is returned before any work when the builder is not root.
@@ -71,7 +77,7 @@ func missing(reqs []Requirement) (names, pkgs []string) {
 // Ensure installs missing tools with apt-get when it can (root on a Debian or
 // Ubuntu host) and otherwise fails with one message that lists them all.
 func (h *realHost) Ensure(ctx context.Context, reqs []Requirement) error {
-	if os.Geteuid() != 0 {
+	if h.euid != 0 {
 		return ErrNotRoot
 	}
 	names, pkgs := missing(reqs)
@@ -124,7 +130,7 @@ func (h *realHost) ToolVersion(ctx context.Context, tool string) (string, error)
 func EnsureHost(ctx context.Context, cfg Config, reqs []Requirement) error {
 	h := cfg.Host
 	if h == nil {
-		h = &realHost{runner: cfg.Runner, versions: map[string]string{}, log: func(m string) { cfg.Log.Warn().Msg(m) }}
+		h = newRealHost(cfg)
 	}
 	return h.Ensure(ctx, reqs)
 }

@@ -58,6 +58,10 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// KillGrace is how long an interrupted command's process group has between
+// SIGTERM and SIGKILL.
+var KillGrace = 2 * time.Second
+
 // Exec runs commands on the host. Line receives each output line as it
 // comes, for logs and progress.
 type Exec struct {
@@ -78,8 +82,23 @@ func (x Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-	cmd.WaitDelay = 20 * time.Second
+	// On cancel the group gets SIGTERM, then SIGKILL after a grace period:
+	// mage gives a target only 5 s after Ctrl-C, and the mounts must be
+	// released within that time.
+	exited := make(chan struct{})
+	defer close(exited)
+	cmd.Cancel = func() error {
+		pgid := cmd.Process.Pid
+		go func() {
+			select {
+			case <-exited:
+			case <-time.After(KillGrace):
+				syscall.Kill(-pgid, syscall.SIGKILL)
+			}
+		}()
+		return syscall.Kill(-pgid, syscall.SIGTERM)
+	}
+	cmd.WaitDelay = KillGrace + time.Second
 
 	var stdout bytes.Buffer
 	tail := &tailWriter{max: 40}

@@ -2,8 +2,13 @@ package run
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestErrorKeepsTailAndEarlierErrors(t *testing.T) {
@@ -31,5 +36,43 @@ func TestOnlyEnvHidesTheHostEnvironment(t *testing.T) {
 	}
 	if strings.Contains(string(out), "TMPDIR") || !strings.Contains(string(out), "A=1") {
 		t.Errorf("environment inside: %s", out)
+	}
+}
+
+// A command that ignores SIGTERM, and its children, are killed after the
+// grace period: an interrupted build must not wait on them.
+func TestCancelKillsTheWholeGroup(t *testing.T) {
+	KillGrace = 300 * time.Millisecond
+	defer func() { KillGrace = 2 * time.Second }()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	script := `trap "" TERM; sleep 60 & echo $! > "$1"; wait`
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := Exec{}.Run(ctx, Cmd{Args: []string{"sh", "-c", script, "sh", pidFile}})
+		done <- err
+	}()
+	var child int
+	for deadline := time.Now().Add(10 * time.Second); child == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(pidFile)
+		child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	if child == 0 {
+		t.Fatal("the script never started its child")
+	}
+	start := time.Now()
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "canceled") {
+			t.Errorf("cancelled command returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a command ignoring SIGTERM was not killed")
+	}
+	t.Logf("returned %s after cancel", time.Since(start).Round(time.Millisecond))
+	time.Sleep(100 * time.Millisecond)
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child)); err == nil && !strings.Contains(string(st), ") Z ") {
+		t.Errorf("the command's child survived: %s", st)
 	}
 }
