@@ -2,10 +2,13 @@ package build
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/debian-atomic/builder/build/run"
 	"github.com/debian-atomic/builder/variants"
@@ -21,7 +24,9 @@ set -eu
 dest="$1/var/cache/apt/archives"
 mkdir -p "$dest/partial"
 [ -d "$DEBIAN_ATOMIC_DEBS" ] || exit 0
-find "$DEBIAN_ATOMIC_DEBS" -maxdepth 1 -name '*.deb' -exec cp -l -f -t "$dest/" {} +
+# Hard links cost nothing; a cache on another filesystem is copied instead.
+find "$DEBIAN_ATOMIC_DEBS" -maxdepth 1 -name '*.deb' -exec cp -l -f -t "$dest/" {} + 2>/dev/null ||
+	find "$DEBIAN_ATOMIC_DEBS" -maxdepth 1 -name '*.deb' -exec cp -f -t "$dest/" {} +
 `
 
 // bootstrapArgs is the bootstrap tool's command line for v into root.
@@ -110,7 +115,7 @@ func harvestDebs(archives, debs string) error {
 	for _, e := range entries {
 		src := filepath.Join(archives, e.Name())
 		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".deb") {
-			if err := os.Rename(src, filepath.Join(debs, e.Name())); err != nil {
+			if err := keepDeb(src, filepath.Join(debs, e.Name())); err != nil {
 				return fmt.Errorf("keeping %s in the package cache: %w", e.Name(), err)
 			}
 			continue
@@ -122,4 +127,45 @@ func harvestDebs(archives, debs string) error {
 	os.RemoveAll(filepath.Join(archives, "partial"))
 	os.Remove(filepath.Join(archives, "lock"))
 	return nil
+}
+
+// keepDeb moves a package file into the shared cache: a rename, or a copy
+// when the cache is on another filesystem and does not have it yet.
+func keepDeb(src, dst string) error {
+	err := os.Rename(src, dst)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	defer os.Remove(src)
+	if a, b := fileSize(src), fileSize(dst); a == b && a >= 0 {
+		return nil // seeded from the cache: the same file
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".part"
+	out, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := out.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, dst)
+}
+
+func fileSize(p string) int64 {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
 }

@@ -95,9 +95,7 @@ func Open(ctx context.Context, cfg Config, names []string) (*Session, []*variant
 	if err := s.host.Ensure(ctx, reqs); err != nil {
 		return nil, nil, err
 	}
-	lock, err := AcquireLock(ctx, filepath.Join(cfg.CacheDir, "lock"), func(holder string) {
-		cfg.Log.Warn().Str("holder", holder).Msg("another build holds the cache; waiting for it to finish")
-	})
+	lock, err := LockCache(ctx, cfg)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -156,7 +154,7 @@ func (s *Session) recover() error {
 
 // removeTree deletes a work tree, never while anything below it is mounted.
 func removeTree(dir string) error {
-	if m := mountsUnder(dir); len(m) > 0 {
+	if m := MountsUnder(dir); len(m) > 0 {
 		return fmt.Errorf("refusing to remove %s: %s is still mounted", dir, m[0])
 	}
 	return os.RemoveAll(dir)
@@ -205,7 +203,8 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 		}
 		rep.Steps = append(rep.Steps, sr)
 		if err != nil {
-			return rep, err
+			return rep, ExplainDiskFull(err, s.cfg.CacheDir,
+				"the steps before "+sr.Name+" stay cached and "+v.Ref+" keeps its last commit")
 		}
 		parent = sr.Result
 	}

@@ -280,3 +280,24 @@ func TestSummaryTableNamesLayers(t *testing.T) {
 		}
 	}
 }
+
+// A full disk during a step: the message says so first, names the cache
+// folder and what to do, and the earlier steps and the ref are kept.
+func TestDiskFullIsOneClearMessage(t *testing.T) {
+	e := newTestEnv(t, "hello")
+	first := e.mustBuild()
+	e.setPackages("hello", "fills-disk")
+	_, err := e.build(context.Background())
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "the disk holding "+e.cfg.CacheDir+" is full (") ||
+		!strings.Contains(msg, "set DEBIAN_ATOMIC_CACHE to a folder on a bigger disk") ||
+		!strings.Contains(msg, "test/t keeps its last commit") || !strings.Contains(msg, "No space left on device") {
+		t.Errorf("message:\n%s", msg)
+	}
+	if cur, _ := e.cfg.outRepo().RevParse(context.Background(), "test/t"); cur != first.Commit {
+		t.Error("the ref moved")
+	}
+}

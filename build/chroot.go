@@ -1,16 +1,12 @@
 package build
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/debian-atomic/builder/build/run"
 	"github.com/debian-atomic/builder/variants"
@@ -202,82 +198,3 @@ func unmount(ctx context.Context, runner run.Runner, target string) error {
 	return err
 }
 
-// mountsUnder lists mount points at or below dir, deepest first, from
-// /proc/self/mountinfo.
-func mountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	dir = filepath.Clean(dir)
-	var out []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMount(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
-}
-
-// unescapeMount decodes the octal escapes mountinfo uses for spaces and such.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// unmountUnder removes mounts left below dir by an earlier build that was
-// killed before it could clean up.
-func unmountUnder(runner run.Runner, dir string) error {
-	var errs []error
-	for _, mp := range mountsUnder(dir) {
-		if err := unmount(context.Background(), runner, mp); err != nil {
-			errs = append(errs, fmt.Errorf("cannot unmount %s left by an earlier build: %w", mp, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-// killChrooted kills processes whose root directory is below dir: what a
-// killed build left running in its tree. It returns how many it found.
-func killChrooted(dir string) int {
-	procs, _ := filepath.Glob("/proc/[0-9]*")
-	dir = filepath.Clean(dir)
-	n := 0
-	for _, p := range procs {
-		root, err := os.Readlink(filepath.Join(p, "root"))
-		if err != nil || (root != dir && !strings.HasPrefix(root, dir+"/")) {
-			continue
-		}
-		var pid int
-		if _, err := fmt.Sscanf(filepath.Base(p), "%d", &pid); err == nil && pid != os.Getpid() {
-			syscall.Kill(pid, syscall.SIGKILL)
-			n++
-		}
-	}
-	if n > 0 {
-		time.Sleep(500 * time.Millisecond) // let the kernel release their mounts and files
-	}
-	return n
-}

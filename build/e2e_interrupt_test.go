@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,20 +16,63 @@ import (
 
 // startHelper runs a real build of tiny in another process and returns once
 // apt runs inside the tree (its first output line), mounts in place.
-func startHelper(t *testing.T, cfg Config) *exec.Cmd {
+func startHelper(t *testing.T, cfg Config) *watched {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"=tiny", CacheEnv+"="+cfg.CacheDir, RepoEnv+"="+cfg.RepoDir,
-		DebsEnv+"="+cfg.DebsDir, VariantsEnv+"="+cfg.VariantsDir, "DEBIAN_ATOMIC_DEBUG=1")
-	stderr, _ := cmd.StderrPipe()
+	cmd.Env = append(os.Environ(), helperEnv+"=tiny")
+	return startWatched(t, cmd, cfg, `"cmd":"chroot"`)
+}
+
+// buildEnv is the environment that points a builder process at cfg's
+// folders, with JSON logs that name every command.
+func buildEnv(cfg Config) []string {
+	return []string{CacheEnv + "=" + cfg.CacheDir, RepoEnv + "=" + cfg.RepoDir, DebsEnv + "=" + cfg.DebsDir,
+		VariantsEnv + "=" + cfg.VariantsDir, "DEBIAN_ATOMIC_DEBUG=1", "CI=true"}
+}
+
+// watched is a builder process whose output the test reads.
+type watched struct {
+	*exec.Cmd
+	mu    sync.Mutex
+	out   strings.Builder
+	ended chan struct{}
+}
+
+// finish waits for the process and returns its error and whole output.
+func (w *watched) finish() (string, error) {
+	err := w.Wait()
+	<-w.ended
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.out.String(), err
+}
+
+// startWatched starts a builder process and, when mark is not empty,
+// returns once its log has a line containing mark.
+func startWatched(t *testing.T, cmd *exec.Cmd, cfg Config, mark string) *watched {
+	t.Helper()
+	cmd.Env = append(cmd.Env, buildEnv(cfg)...)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	w.Close()
+	p := &watched{Cmd: cmd, ended: make(chan struct{})}
 	seen := make(chan bool, 1)
 	go func() {
-		s := bufio.NewScanner(stderr)
+		defer close(p.ended)
+		defer r.Close()
+		s := bufio.NewScanner(r)
+		s.Buffer(make([]byte, 1<<20), 1<<20)
 		for s.Scan() {
-			if strings.Contains(s.Text(), `"cmd":"chroot"`) {
+			p.mu.Lock()
+			p.out.WriteString(s.Text() + "\n")
+			p.mu.Unlock()
+			if mark != "" && strings.Contains(s.Text(), mark) {
 				select {
 				case seen <- true:
 				default:
@@ -36,13 +80,16 @@ func startHelper(t *testing.T, cfg Config) *exec.Cmd {
 			}
 		}
 	}()
+	if mark == "" {
+		return p
+	}
 	select {
 	case <-seen:
 	case <-time.After(5 * time.Minute):
 		cmd.Process.Kill()
-		t.Fatal("the helper build never reached its install step")
+		t.Fatalf("the build never logged %s", mark)
 	}
-	return cmd
+	return p
 }
 
 func indexKinds(t *testing.T, cfg Config) map[string]int {
@@ -72,7 +119,7 @@ func TestE2ESigtermCleansUpAndResumes(t *testing.T) {
 	if err == nil {
 		t.Error("an interrupted build exited 0")
 	}
-	if m := mountsUnder(cfg.CacheDir); len(m) > 0 {
+	if m := MountsUnder(cfg.CacheDir); len(m) > 0 {
 		t.Errorf("mounts left after SIGTERM: %v", m)
 	}
 	if entries, _ := os.ReadDir(cfg.workDir()); len(entries) > 0 {
@@ -95,7 +142,7 @@ func TestE2EKill9Recovers(t *testing.T) {
 	cmd := startHelper(t, cfg)
 	cmd.Process.Kill()
 	cmd.Wait()
-	left := mountsUnder(cfg.CacheDir)
+	left := MountsUnder(cfg.CacheDir)
 	t.Logf("mounts left by kill -9: %d", len(left))
 	if len(left) == 0 {
 		t.Error("kill -9 in the install step left no mount: the test did not hit the step")
@@ -108,7 +155,7 @@ func TestE2EKill9Recovers(t *testing.T) {
 	if got := ranNames(reps[0]); len(got) == 0 || got[0] != "install:tiny" {
 		t.Errorf("after kill -9 the next build ran %v; it should redo install, keep bootstrap", got)
 	}
-	if m := mountsUnder(cfg.CacheDir); len(m) > 0 {
+	if m := MountsUnder(cfg.CacheDir); len(m) > 0 {
 		t.Errorf("mounts left after recovery: %v", m)
 	}
 	if pk := ostreeOut(t, cfg.RepoDir, "show", "--print-metadata-key="+MetaPackages, "test/tiny"); !strings.Contains(pk, "('hello', '") {

@@ -64,7 +64,7 @@ func buildOne(t *testing.T, cfg Config, name string) Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := mountsUnder(cfg.CacheDir); len(m) > 0 {
+	if m := MountsUnder(cfg.CacheDir); len(m) > 0 {
 		t.Fatalf("mounts left after the build: %v", m)
 	}
 	return reps[0]

@@ -145,6 +145,10 @@ func fakeInChroot(root string, args []string) error {
 			if strings.HasPrefix(p, "no-such-") {
 				return &run.Error{Cmd: "apt-get install", Err: errors.New("exit status 100"), Stderr: "E: Unable to locate package " + p}
 			}
+			if p == "fills-disk" {
+				return &run.Error{Cmd: "apt-get install", Err: errors.New("exit status 100"),
+					Stderr: "dpkg: error processing archive /var/cache/apt/archives/fills-disk_1.0-1_amd64.deb (--unpack):\n cannot copy extracted data for './usr/lib/big' to '/usr/lib/big.dpkg-new': failed to write (No space left on device)"}
+			}
 		}
 		f, err := os.OpenFile(filepath.Join(root, "var/lib/dpkg/status"), os.O_APPEND|os.O_WRONLY, 0)
 		if err != nil {
@@ -172,7 +176,7 @@ func fakeInChroot(root string, args []string) error {
 }
 
 // universe is what the fake archive has, at one version each.
-var universe = []string{"hello", "zsh", "tree", "linux-image-amd64", "ostree-boot", "dracut"}
+var universe = []string{"hello", "zsh", "tree", "linux-image-amd64", "ostree-boot", "dracut", "fills-disk"}
 
 // fakeHostApt plays the resolver's apt-get with a private APT_CONFIG.
 func fakeHostApt(c run.Cmd) ([]byte, error) {

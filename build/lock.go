@@ -60,3 +60,11 @@ func (l *Lock) Release() {
 	syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	l.f.Close()
 }
+
+// LockCache takes cfg's build lock, saying in the log whom it waits for.
+// Whatever uses the work folder holds it: builds, and image builds.
+func LockCache(ctx context.Context, cfg Config) (*Lock, error) {
+	return AcquireLock(ctx, filepath.Join(cfg.CacheDir, "lock"), func(holder string) {
+		cfg.Log.Warn().Str("holder", holder).Msg("another build holds the cache; waiting for it to finish")
+	})
+}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -35,8 +34,8 @@ func helperBuild() int {
 var e2eDebs = filepath.Join(os.TempDir(), "debian-atomic-e2e-debs")
 
 // TestMain gives this test process a temporary folder of its own and fails
-// the run when any test left a mount in it: every exit path of a build must
-// unmount what it mounted.
+// the run when any test left a mount or a loop device in it: every exit
+// path of a build must undo what it set up.
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) != "" {
 		os.Exit(helperBuild())
@@ -48,8 +47,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("TMPDIR", tmp)
 	code := m.Run()
-	if left := mountsUnder(tmp); len(left) > 0 {
-		fmt.Fprintf(os.Stderr, "mounts left behind by the tests:\n  %s\n", strings.Join(left, "\n  "))
+	if LeftBehind(tmp) {
 		code = 1
 	} else {
 		os.RemoveAll(tmp)

@@ -338,7 +338,7 @@ func emptyDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	if m := mountsUnder(dir); len(m) > 0 {
+	if m := MountsUnder(dir); len(m) > 0 {
 		return fmt.Errorf("refusing to empty %s: %s is still mounted", dir, m[0])
 	}
 	for _, e := range entries {

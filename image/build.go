@@ -385,14 +385,9 @@ func (o Options) assemble(ctx context.Context, sysroot string) error {
 			return err
 		}
 	}
-	raw := o.Out + ".raw"
-	if err := os.MkdirAll(filepath.Dir(raw), 0o755); err != nil {
-		return err
-	}
-	os.Remove(raw)
-	if err := os.Truncate(raw, 0); err != nil && !os.IsNotExist(err) {
-		return err
-	}
+	// The disk is made in the work folder and renamed into place last, so a
+	// failed or interrupted build keeps the previous image.
+	raw := filepath.Join(w, "disk.raw")
 	f, err := os.Create(raw)
 	if err != nil {
 		return err
@@ -414,10 +409,17 @@ func (o Options) assemble(ctx context.Context, sysroot string) error {
 	if err := copyAt(rootImg, raw, int64(rootStart)<<20); err != nil {
 		return err
 	}
-	qcow := o.Out + ".qcow2"
-	os.Remove(qcow)
-	_, err = o.Runner.Run(ctx, run.Cmd{Args: []string{"qemu-img", "convert", "-O", "qcow2", raw, qcow}, Quiet: true})
-	return err
+	qcow := filepath.Join(w, "disk.qcow2")
+	if _, err := o.Runner.Run(ctx, run.Cmd{Args: []string{"qemu-img", "convert", "-O", "qcow2", raw, qcow}, Quiet: true}); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(raw, o.Out+".raw"); err != nil {
+		return err
+	}
+	return os.Rename(qcow, o.Out+".qcow2")
 }
 
 // copyAt writes src into dst at offset, skipping zero blocks so the disk

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,53 +54,118 @@ func Load(dir, name string) (Config, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil {
-		return c, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return c, yamlError(path, err)
 	}
+	var doc yaml.Node
+	yaml.Unmarshal(data, &doc)
 	if c.DiskSize == "" {
 		c.DiskSize = "6G"
 	}
 	if c.Filesystem == "" {
 		c.Filesystem = "ext4"
 	}
-	return c, c.validate(path)
+	return c, c.validate(path, &doc)
 }
 
-func (c Config) validate(path string) error {
+var (
+	unknownRE = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+	lineRE    = regexp.MustCompile(`line (\d+): (.*)`)
+)
+
+// yamlError turns the YAML library's errors into file:line messages in the
+// file's own words.
+func yamlError(path string, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if m := lineRE.FindStringSubmatch(msg); m != nil {
+			return fmt.Errorf("%s:%s: not valid YAML: %s", path, m[1], m[2])
+		}
+		return fmt.Errorf("%s: not valid YAML: %s", path, msg)
+	}
 	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: field %q: %s", path, field, fmt.Sprintf(format, args...)))
-	}
-	if !sizeRE.MatchString(c.DiskSize) {
-		bad("disk-size", "%q is not a size like 6G or 4096M", c.DiskSize)
-	} else if c.SizeMiB() < 2048 {
-		bad("disk-size", "%q is too small: at least 2G", c.DiskSize)
-	}
-	if c.Filesystem != "ext4" && c.Filesystem != "btrfs" {
-		bad("filesystem", "%q is not supported: ext4 or btrfs", c.Filesystem)
-	}
-	for _, k := range c.KernelArgs {
-		if !kargsRE.MatchString(k) {
-			bad("kernel-args", "%q is not accepted: one argument per item", k)
+	for _, e := range te.Errors {
+		if m := unknownRE.FindStringSubmatch(e); m != nil {
+			errs = append(errs, fmt.Errorf("%s:%s: unknown field %q (known: disk-size, filesystem, kernel-args, users; users have name, password-hash, ssh-keys, groups)", path, m[1], m[2]))
+		} else if m := lineRE.FindStringSubmatch(e); m != nil {
+			errs = append(errs, fmt.Errorf("%s:%s: wrong type: %s", path, m[1], m[2]))
+		} else {
+			errs = append(errs, fmt.Errorf("%s: %s", path, e))
 		}
 	}
-	for _, u := range c.Users {
-		switch {
-		case !userRE.MatchString(u.Name) || u.Name == "root":
-			bad("users", "%q is not a valid user name (and root cannot be added)", u.Name)
-		case u.PasswordHash == "" && len(u.SSHKeys) == 0:
-			bad("users", "user %q has neither a password-hash nor an ssh-key: no password-less accounts", u.Name)
-		case u.PasswordHash != "" && !hashRE.MatchString(u.PasswordHash):
-			bad("users", "user %q: password-hash is not a crypt(3) hash (make one with `openssl passwd -6`)", u.Name)
-		}
-		for _, k := range u.SSHKeys {
-			if !sshRE.MatchString(k) {
-				bad("users", "user %q: %q is not an SSH public key", u.Name, k)
+	return errors.Join(errs...)
+}
+
+// lineOf is the line of the value at keys (map keys, or "0", "1"... for
+// list items) in doc, or of the closest parent that exists.
+func lineOf(doc *yaml.Node, keys ...string) int {
+	n := doc
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := n.Line
+	for _, k := range keys {
+		var next *yaml.Node
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == k {
+					next = n.Content[i+1]
+					line = n.Content[i].Line
+				}
+			}
+		case yaml.SequenceNode:
+			var i int
+			if _, err := fmt.Sscanf(k, "%d", &i); err == nil && i < len(n.Content) {
+				next = n.Content[i]
+				line = next.Line
 			}
 		}
-		for _, g := range u.Groups {
+		if next == nil {
+			break
+		}
+		n = next
+	}
+	return line
+}
+
+func (c Config) validate(path string, doc *yaml.Node) error {
+	var errs []error
+	bad := func(at []string, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s:%d: field %q: %s", path, lineOf(doc, at...), at[0], fmt.Sprintf(format, args...)))
+	}
+	if !sizeRE.MatchString(c.DiskSize) {
+		bad([]string{"disk-size"}, "%q is not a size like 6G or 4096M", c.DiskSize)
+	} else if c.SizeMiB() < 2048 {
+		bad([]string{"disk-size"}, "%q is too small: at least 2G", c.DiskSize)
+	}
+	if c.Filesystem != "ext4" && c.Filesystem != "btrfs" {
+		bad([]string{"filesystem"}, "%q is not supported: ext4 or btrfs", c.Filesystem)
+	}
+	for i, k := range c.KernelArgs {
+		if !kargsRE.MatchString(k) {
+			bad([]string{"kernel-args", fmt.Sprint(i)}, "%q is not accepted: one argument per item", k)
+		}
+	}
+	for i, u := range c.Users {
+		at := []string{"users", fmt.Sprint(i)}
+		switch {
+		case !userRE.MatchString(u.Name) || u.Name == "root":
+			bad(append(at, "name"), "%q is not a valid user name (and root cannot be added)", u.Name)
+		case u.PasswordHash == "" && len(u.SSHKeys) == 0:
+			bad(at, "user %q has neither a password-hash nor an ssh-key: no password-less accounts", u.Name)
+		case u.PasswordHash != "" && !hashRE.MatchString(u.PasswordHash):
+			bad(append(at, "password-hash"), "user %q: password-hash is not a crypt(3) hash (make one with `openssl passwd -6`)", u.Name)
+		}
+		for j, k := range u.SSHKeys {
+			if !sshRE.MatchString(k) {
+				bad(append(at, "ssh-keys", fmt.Sprint(j)), "user %q: %q is not an SSH public key", u.Name, k)
+			}
+		}
+		for j, g := range u.Groups {
 			if !userRE.MatchString(g) {
-				bad("users", "user %q: %q is not a group name", u.Name, g)
+				bad(append(at, "groups", fmt.Sprint(j)), "user %q: %q is not a group name", u.Name, g)
 			}
 		}
 	}

@@ -35,9 +35,14 @@ const (
 	bootTimeout  = 6 * time.Minute
 )
 
+// hostTmp is the machine's temporary folder, read before TestMain gives the
+// process one of its own: console logs outlive the test there, and the
+// package cache is the one the build package's tests fill.
+var hostTmp = os.TempDir()
+
 // consoleLog keeps the guest's console in a file the test names on failure.
 func consoleLog(t *testing.T, name string) *os.File {
-	f, err := os.Create(filepath.Join(os.TempDir(), "debian-atomic-"+name+".console.log"))
+	f, err := os.Create(filepath.Join(hostTmp, "debian-atomic-"+name+".console.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +130,7 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	}
 	cfg := build.DefaultConfig(dir, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
 	cfg.VariantsDir, cfg.CacheDir, cfg.RepoDir = vdir, filepath.Join(dir, "cache"), filepath.Join(dir, "repo")
-	cfg.DebsDir = filepath.Join(os.TempDir(), "debian-atomic-e2e-debs")
+	cfg.DebsDir = filepath.Join(hostTmp, "debian-atomic-e2e-debs")
 	b := &bootTest{t: t, cfg: cfg, vdir: vdir, work: filepath.Join(dir, "vm"), log: consoleLog(t, "minimal")}
 	ctx := context.Background()
 

@@ -28,6 +28,13 @@ func ForVariant(ctx context.Context, cfg build.Config, imagesDir, name string) (
 	if _, err := build.Variants(ctx, cfg, []string{name}); err != nil {
 		return Result{}, err
 	}
+	// The image's scratch folder is in the work folder, which a build that
+	// starts meanwhile would clean up: hold the lock as builds do.
+	lock, err := build.LockCache(ctx, cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	defer lock.Release()
 	res, err := Build(ctx, Options{
 		Runner: cfg.Runner, Log: cfg.Log, Repo: cfg.RepoDir, Ref: v.Ref, OSName: v.OSName,
 		KernelArgs: v.KernelArgs, Config: ic,

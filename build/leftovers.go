@@ -1,0 +1,126 @@
+package build
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/debian-atomic/builder/build/run"
+)
+
+// What an interrupted or killed build can leave behind, found from the
+// kernel's own tables so nothing depends on the dead process's memory.
+
+// MountsUnder lists mount points at or below dir, deepest first, from
+// /proc/self/mountinfo.
+func MountsUnder(dir string) []string {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	dir = filepath.Clean(dir)
+	var out []string
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
+	return out
+}
+
+// unescapeMount decodes the octal escapes mountinfo uses for spaces and such.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// unmountUnder removes mounts left below dir by an earlier build that was
+// killed before it could clean up.
+func unmountUnder(runner run.Runner, dir string) error {
+	var errs []error
+	for _, mp := range MountsUnder(dir) {
+		if err := unmount(context.Background(), runner, mp); err != nil {
+			errs = append(errs, fmt.Errorf("cannot unmount %s left by an earlier build: %w", mp, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// killChrooted kills processes whose root directory is below dir: what a
+// killed build left running in its tree. It returns how many it found.
+func killChrooted(dir string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	dir = filepath.Clean(dir)
+	n := 0
+	for _, p := range procs {
+		root, err := os.Readlink(filepath.Join(p, "root"))
+		if err != nil || (root != dir && !strings.HasPrefix(root, dir+"/")) {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(p), "%d", &pid); err == nil && pid != os.Getpid() {
+			syscall.Kill(pid, syscall.SIGKILL)
+			n++
+		}
+	}
+	if n > 0 {
+		time.Sleep(500 * time.Millisecond) // let the kernel release their mounts and files
+	}
+	return n
+}
+
+// LoopDevicesUnder lists loop devices whose backing file is at or below dir.
+// The builder makes none (images are written without them); tests check
+// that nothing did.
+func LoopDevicesUnder(dir string) []string {
+	files, _ := filepath.Glob("/sys/block/loop*/loop/backing_file")
+	dir = filepath.Clean(dir)
+	var out []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		back := strings.TrimSuffix(strings.TrimSpace(string(b)), " (deleted)")
+		if err == nil && (back == dir || strings.HasPrefix(back, dir+"/")) {
+			out = append(out, "/dev/"+filepath.Base(filepath.Dir(filepath.Dir(f)))+" ("+back+")")
+		}
+	}
+	return out
+}
+
+// LeftBehind reports on standard error any mount or loop device at or
+// below dir, and says whether there was one. Test programs call it last.
+func LeftBehind(dir string) bool {
+	left := append(MountsUnder(dir), LoopDevicesUnder(dir)...)
+	if len(left) > 0 {
+		fmt.Fprintf(os.Stderr, "mounts or loop devices left behind:\n  %s\n", strings.Join(left, "\n  "))
+	}
+	return len(left) > 0
+}
