@@ -197,4 +197,3 @@ func unmount(ctx context.Context, runner run.Runner, target string) error {
 	_, err := runner.Run(ctx, run.Cmd{Args: []string{"umount", "--lazy", target}, Quiet: true})
 	return err
 }
-
