@@ -30,25 +30,10 @@ func TestE2ECtrlCThroughMage(t *testing.T) {
 	out, err := p.finish()
 	took := time.Since(start)
 	t.Logf("go run mage.go build:variant tiny stopped %s after Ctrl-C", took.Round(time.Millisecond))
-	if err == nil {
-		t.Error("an interrupted build exited 0")
-	}
 	if strings.Contains(out, "cleanup timeout exceeded") || strings.Contains(out, "exit forced") {
 		t.Errorf("the build did not clean up within mage's 5 s:\n%s", tail(out, 20))
 	}
-	if m := MountsUnder(cfg.CacheDir); len(m) > 0 {
-		t.Errorf("mounts left after Ctrl-C: %v", m)
-	}
-	if entries, _ := os.ReadDir(cfg.workDir()); len(entries) > 0 {
-		t.Errorf("work trees left after Ctrl-C: %v", entries)
-	}
-	if k := indexKinds(t, cfg); k[StepInstall] != 0 || k[StepBootstrap] != 1 {
-		t.Errorf("index after Ctrl-C: %v", k)
-	}
-	rep := buildOne(t, cfg, "tiny")
-	if got := ranNames(rep); len(got) == 0 || got[0] != "install:tiny" {
-		t.Errorf("after Ctrl-C the next build ran %v; it should resume at install", got)
-	}
+	checkInterruptedInInstall(t, cfg, err, "Ctrl-C")
 }
 
 func tail(s string, n int) string {

@@ -116,21 +116,29 @@ func TestE2ESigtermCleansUpAndResumes(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	err := cmd.Wait()
 	t.Logf("the build stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
-	if err == nil {
+	checkInterruptedInInstall(t, cfg, err, "SIGTERM")
+}
+
+// checkInterruptedInInstall checks what a build interrupted in its install
+// step leaves: a non-zero exit, no mount, no tree, no cache entry for the
+// step; and that the next build resumes there.
+func checkInterruptedInInstall(t *testing.T, cfg Config, exit error, how string) {
+	t.Helper()
+	if exit == nil {
 		t.Error("an interrupted build exited 0")
 	}
 	if m := MountsUnder(cfg.CacheDir); len(m) > 0 {
-		t.Errorf("mounts left after SIGTERM: %v", m)
+		t.Errorf("mounts left after %s: %v", how, m)
 	}
 	if entries, _ := os.ReadDir(cfg.workDir()); len(entries) > 0 {
-		t.Errorf("work trees left after SIGTERM: %v", entries)
+		t.Errorf("work trees left after %s: %v", how, entries)
 	}
 	if k := indexKinds(t, cfg); k[StepInstall] != 0 || k[StepBootstrap] != 1 {
-		t.Errorf("index after SIGTERM: %v", k)
+		t.Errorf("index after %s: %v", how, k)
 	}
 	rep := buildOne(t, cfg, "tiny")
 	if got := ranNames(rep); len(got) == 0 || got[0] != "install:tiny" {
-		t.Errorf("after SIGTERM the next build ran %v; it should resume at install", got)
+		t.Errorf("after %s the next build ran %v; it should resume at install", how, got)
 	}
 }
 
