@@ -197,6 +197,12 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 	for _, st := range chain(v) {
 		var sr StepReport
 		if st.kind == StepCommit {
+			// The commit reuses the stored tree. Dropping the work tree first
+			// spares the output commit's sync from writing it to disk.
+			if err = removeTree(b.work); err != nil {
+				return rep, err
+			}
+			b.holds = ""
 			sr, err = b.commit(ctx, st, parent, log, &rep)
 		} else {
 			sr, err = b.runStep(ctx, st, parent, log)
