@@ -61,6 +61,21 @@ type Session struct {
 	store ostreeops.Repo
 	out   ostreeops.Repo
 	lock  *variants.Lock // variants.lock: the package versions builds use
+	// overlays is whether steps can run on overlays over linked trees;
+	// probed once, on first need.
+	overlays *bool
+}
+
+// useOverlays probes once whether this cache's filesystem takes overlays.
+func (s *Session) useOverlays(ctx context.Context) bool {
+	if s.overlays == nil {
+		ok := overlayWorks(ctx, s.cfg.Runner, filepath.Join(s.cfg.workDir(), "overlay-probe"))
+		if !ok {
+			s.cfg.Log.Debug().Msg("overlayfs is not usable here: cached trees are restored by copying")
+		}
+		s.overlays = &ok
+	}
+	return *s.overlays
 }
 
 type logger = zerolog.Logger
@@ -168,6 +183,9 @@ type variantBuild struct {
 	work  string // the variant's work folder
 	tree  string // the tree being built
 	holds string // the store commit the tree holds now, "" for none
+	// linked is set when the tree's files are hardlinks to stored objects
+	// (a linked checkout): steps then run on an overlay over it.
+	linked bool
 	// freshLists is set when the tree's package lists were fetched in this
 	// build (a bootstrap just ran), so install needs no apt-get update.
 	freshLists bool
@@ -243,7 +261,7 @@ func (b *variantBuild) runStep(ctx context.Context, st step, parent string, log 
 		if rerr := removeTree(b.tree); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
-		b.holds = ""
+		b.holds, b.linked = "", false
 		return sr, fmt.Errorf("variant %s, step %s: %w", b.v.Name, name, err)
 	}
 	// Device nodes cannot be committed, and steps mount a fresh /dev anyway.
@@ -252,7 +270,7 @@ func (b *variantBuild) runStep(ctx context.Context, st step, parent string, log 
 	}
 	result, err := b.store.Commit(ctx, ostreeops.CommitOptions{
 		Branch: "cache/" + st.kind + "/" + string(key), Tree: b.tree, Parent: "none",
-		Timestamp: "1970-01-01T00:00:00Z", NoBindings: true, NoFsync: true,
+		Timestamp: "1970-01-01T00:00:00Z", NoBindings: true, NoFsync: true, LinkSpeedup: b.linked,
 	})
 	if err != nil {
 		return sr, fmt.Errorf("variant %s, step %s: storing the result: %w", b.v.Name, name, err)
@@ -316,6 +334,7 @@ func (b *variantBuild) execute(ctx context.Context, st step, parent string, log 
 		if err := os.MkdirAll(b.work, 0o755); err != nil {
 			return err
 		}
+		b.linked = false
 		if err := b.bootstrap(ctx, b.tree); err != nil {
 			return err
 		}
@@ -332,13 +351,34 @@ func (b *variantBuild) execute(ctx context.Context, st step, parent string, log 
 		}
 	}
 	b.holds = ""
+	root := b.tree
+	var ovl *overlay
+	if b.linked {
+		var err error
+		if ovl, err = mountOverlay(ctx, b.cfg.Runner, b.tree, filepath.Join(b.work, "overlay")); err != nil {
+			return fmt.Errorf("mounting an overlay on the restored tree: %w", err)
+		}
+		root = ovl.mounted
+	}
+	var err error
 	switch st.kind {
 	case StepInstall:
-		return b.install(ctx, b.tree, st.layer, only)
+		err = b.install(ctx, root, st.layer, only)
 	case StepPostprocess:
-		return b.postprocess(ctx, b.tree)
+		err = b.postprocess(ctx, root)
+	default:
+		err = fmt.Errorf("unknown step %s", st.kind)
 	}
-	return fmt.Errorf("unknown step %s", st.kind)
+	if ovl == nil {
+		return err
+	}
+	if err != nil {
+		return errors.Join(err, ovl.unmount())
+	}
+	if err := ovl.apply(); err != nil {
+		return fmt.Errorf("applying the step's changes to the tree: %w", err)
+	}
+	return os.RemoveAll(filepath.Join(b.work, "overlay"))
 }
 
 // restore checks a stored result out as the work tree.
@@ -350,8 +390,21 @@ func (b *variantBuild) restore(ctx context.Context, commit string, log logger, n
 		return err
 	}
 	start := time.Now()
-	if err := b.store.Checkout(ctx, commit, b.tree); err != nil {
-		return fmt.Errorf("restoring the cached tree %s (run `mage clean` if the cache is damaged): %w", short(commit), err)
+	b.linked = false
+	if b.useOverlays(ctx) {
+		if err := b.store.CheckoutLinked(ctx, commit, b.tree); err == nil {
+			b.linked = true
+		} else {
+			log.Info().Err(err).Msg("a linked checkout failed; restoring by copy")
+			if err := removeTree(b.tree); err != nil {
+				return err
+			}
+		}
+	}
+	if !b.linked {
+		if err := b.store.Checkout(ctx, commit, b.tree); err != nil {
+			return fmt.Errorf("restoring the cached tree %s (run `mage clean` if the cache is damaged): %w", short(commit), err)
+		}
 	}
 	log.Info().Str("step", name).Dur("duration", time.Since(start)).Msg("restored a cached tree")
 	b.freshLists = false

@@ -163,7 +163,7 @@ func moveDpkgDatabase(root string) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	if err := os.Rename(src, dst); err != nil {
+	if err := moveTree(src, dst); err != nil {
 		return err
 	}
 	return os.Symlink("../../"+dpkgDatabase, src)
@@ -180,7 +180,7 @@ func moveStateToVar(root string) error {
 				return err
 			}
 			os.RemoveAll(dst)
-			if err := os.Rename(src, dst); err != nil {
+			if err := moveTree(src, dst); err != nil {
 				return err
 			}
 		} else if err == nil {
@@ -308,7 +308,7 @@ func moveEtc(root string) error {
 	if exists(filepath.Join(root, "usr/etc")) {
 		return errors.New("the tree has both /etc and /usr/etc")
 	}
-	return os.Rename(filepath.Join(root, "etc"), filepath.Join(root, "usr/etc"))
+	return moveTree(filepath.Join(root, "etc"), filepath.Join(root, "usr/etc"))
 }
 
 // topLevel makes the sysroot mount point and the ostree link.

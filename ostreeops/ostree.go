@@ -49,17 +49,20 @@ func (r Repo) Init(ctx context.Context, mode string) error {
 
 // CommitOptions describe one commit.
 type CommitOptions struct {
-	Branch     string // ref to move; empty for an orphan commit
-	Tree       string // directory to commit, or
-	TreeRef    string // an existing commit in this repository whose tree is reused
-	Parent     string // parent commit; "none" for none; empty for the branch's current commit
-	Subject    string
-	Timestamp  string // fixed timestamp for reproducible store commits
-	Bootable   bool
-	NoFsync    bool
-	Strings    map[string]string // --add-metadata-string
-	Variants   map[string]string // --add-metadata, GVariant text
-	NoBindings bool              // no ostree.ref-binding, so the checksum depends on content only
+	Branch    string // ref to move; empty for an orphan commit
+	Tree      string // directory to commit, or
+	TreeRef   string // an existing commit in this repository whose tree is reused
+	Parent    string // parent commit; "none" for none; empty for the branch's current commit
+	Subject   string
+	Timestamp string // fixed timestamp for reproducible store commits
+	Bootable  bool
+	NoFsync   bool
+	// LinkSpeedup skips hashing files that are hardlinks to objects of this
+	// repository (from CheckoutLinked): only changed files are read.
+	LinkSpeedup bool
+	Strings     map[string]string // --add-metadata-string
+	Variants    map[string]string // --add-metadata, GVariant text
+	NoBindings  bool              // no ostree.ref-binding, so the checksum depends on content only
 }
 
 // Commit writes a commit and returns its checksum.
@@ -87,6 +90,9 @@ func (r Repo) Commit(ctx context.Context, o CommitOptions) (string, error) {
 	}
 	if o.NoFsync {
 		args = append(args, "--fsync=false")
+	}
+	if o.LinkSpeedup {
+		args = append(args, "--link-checkout-speedup")
 	}
 	for _, k := range sortedKeys(o.Strings) {
 		args = append(args, "--add-metadata-string="+k+"="+o.Strings[k])
@@ -172,6 +178,15 @@ func (r Repo) CommitSize(commit string) int64 {
 // hardlinked file would silently corrupt the stored object.
 func (r Repo) Checkout(ctx context.Context, commit, dest string) error {
 	_, err := r.ostree(ctx, true, "checkout", "--force-copy", commit, dest)
+	return err
+}
+
+// CheckoutLinked makes dest a tree of hardlinks to the objects of a bare
+// repository on the same filesystem: seconds for any size, but nothing may
+// write into its files, so it is only ever used as the read-only lower layer
+// of an overlay.
+func (r Repo) CheckoutLinked(ctx context.Context, commit, dest string) error {
+	_, err := r.ostree(ctx, true, "checkout", "--require-hardlinks", commit, dest)
 	return err
 }
 

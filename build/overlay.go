@@ -1,0 +1,237 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/debian-atomic/builder/build/run"
+)
+
+// A step that starts from a cached result runs on an overlay: the lower
+// layer is a hardlink checkout of the result (seconds, whatever its size),
+// and the step's writes land in the upper layer, so the stored objects the
+// lower layer shares are never written into. Afterwards the upper layer is
+// applied onto the lower one with renames, giving a tree in which every
+// unchanged file is still a hardlink to its object, and `ostree commit
+// --link-checkout-speedup` reads only what the step changed.
+
+// overlay is one mounted overlay over a linked tree.
+type overlay struct {
+	runner                      run.Runner
+	lower, upper, work, mounted string
+}
+
+// mountOverlay mounts an overlay over lower at merged, with scratch folders
+// in dir. Directory renames inside it fail with EXDEV (no redirect_dir, so
+// the upper layer stays simple to apply); the builder's own moves fall back
+// to copying, as mv does.
+func mountOverlay(ctx context.Context, runner run.Runner, lower, dir string) (*overlay, error) {
+	o := &overlay{runner: runner, lower: lower, upper: filepath.Join(dir, "upper"),
+		work: filepath.Join(dir, "work"), mounted: filepath.Join(dir, "merged")}
+	for _, d := range []string{o.upper, o.work, o.mounted} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	opts := "lowerdir=" + lower + ",upperdir=" + o.upper + ",workdir=" + o.work +
+		",redirect_dir=off,index=off,metacopy=off"
+	if _, err := runner.Run(ctx, run.Cmd{Args: []string{"mount", "-t", "overlay", "overlay", "-o", opts, o.mounted}, Quiet: true}); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return o, nil
+}
+
+// unmount detaches the overlay; it runs on every exit path, Ctrl-C included.
+func (o *overlay) unmount() error {
+	return unmount(context.Background(), o.runner, o.mounted)
+}
+
+// apply unmounts the overlay and makes the lower tree what the merged view
+// showed: whiteouts delete, opaque folders replace, everything else in the
+// upper layer is renamed into place.
+func (o *overlay) apply() error {
+	if err := o.unmount(); err != nil {
+		return err
+	}
+	return applyUpper(o.upper, o.lower)
+}
+
+// applyUpper moves the upper layer's entries onto lower.
+func applyUpper(upper, lower string) error {
+	entries, err := os.ReadDir(upper)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		src, dst := filepath.Join(upper, e.Name()), filepath.Join(lower, e.Name())
+		fi, err := os.Lstat(src)
+		if err != nil {
+			return err
+		}
+		if isWhiteout(fi) {
+			if err := os.RemoveAll(dst); err != nil {
+				return err
+			}
+			continue
+		}
+		if fi.IsDir() && !isOpaque(src) {
+			if li, err := os.Lstat(dst); err == nil && li.IsDir() {
+				// A folder both layers have: take the upper's owner and mode
+				// (folders of a checkout are real, not shared with objects).
+				st := fi.Sys().(*syscall.Stat_t)
+				if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+					return err
+				}
+				if err := os.Chmod(dst, fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+					return err
+				}
+				if err := applyUpper(src, dst); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if fi.IsDir() {
+			syscall.Removexattr(src, opaqueXattr)
+		}
+		// A rename replaces a file; anything else in the way goes first.
+		if li, err := os.Lstat(dst); err == nil && (li.IsDir() || fi.IsDir()) {
+			if err := os.RemoveAll(dst); err != nil {
+				return err
+			}
+		}
+		if err := os.Rename(src, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const opaqueXattr = "trusted.overlay.opaque"
+
+// isWhiteout: overlayfs marks a deleted lower entry with a 0/0 character device.
+func isWhiteout(fi fs.FileInfo) bool {
+	if fi.Mode()&fs.ModeCharDevice == 0 {
+		return false
+	}
+	return fi.Sys().(*syscall.Stat_t).Rdev == 0
+}
+
+// isOpaque: a folder deleted and made again hides the lower one entirely.
+func isOpaque(dir string) bool {
+	buf := make([]byte, 8)
+	n, err := syscall.Getxattr(dir, opaqueXattr, buf)
+	return err == nil && n == 1 && buf[0] == 'y'
+}
+
+// overlayWorks tries an overlay in dir once: filesystems that cannot carry
+// an upper layer (an overlay root, as in some containers) and runners that
+// only pretend to mount make the builder restore trees by copy instead.
+func overlayWorks(ctx context.Context, runner run.Runner, dir string) bool {
+	defer os.RemoveAll(dir)
+	lower := filepath.Join(dir, "lower")
+	if err := os.MkdirAll(lower, 0o755); err != nil {
+		return false
+	}
+	if err := os.WriteFile(filepath.Join(lower, "probe"), []byte("lower"), 0o644); err != nil {
+		return false
+	}
+	o, err := mountOverlay(ctx, runner, lower, filepath.Join(dir, "ovl"))
+	if err != nil {
+		return false
+	}
+	werr := os.WriteFile(filepath.Join(o.mounted, "probe"), []byte("upper"), 0o644)
+	if err := o.apply(); err != nil || werr != nil {
+		o.unmount()
+		return false
+	}
+	got, err := os.ReadFile(filepath.Join(lower, "probe"))
+	return err == nil && string(got) == "upper"
+}
+
+// moveTree renames src to dst; when src is a lower folder of an overlay
+// (EXDEV), it copies the tree and removes the original, as mv does.
+func moveTree(src, dst string) error {
+	err := os.Rename(src, dst)
+	if !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	if err := copyTree(src, dst); err != nil {
+		return fmt.Errorf("moving %s to %s: %w", src, dst, err)
+	}
+	return os.RemoveAll(src)
+}
+
+// copyTree copies folders, files, symlinks and special files with their
+// owners and modes (all a commit records), keeping hardlinks within the tree.
+func copyTree(src, dst string) error {
+	links := map[uint64]string{}
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		target := filepath.Join(dst, rel)
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return err
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		switch {
+		case fi.IsDir():
+			if err := os.Mkdir(target, 0o700); err != nil && !os.IsExist(err) {
+				return err
+			}
+		case fi.Mode()&fs.ModeSymlink != 0:
+			l, err := os.Readlink(path)
+			if err != nil {
+				return err
+			}
+			if err := os.Symlink(l, target); err != nil {
+				return err
+			}
+		case fi.Mode().IsRegular():
+			if first, ok := links[st.Ino]; ok && st.Nlink > 1 {
+				return os.Link(first, target)
+			}
+			if err := copyFile(path, target); err != nil {
+				return err
+			}
+			links[st.Ino] = target
+		default:
+			if err := syscall.Mknod(target, st.Mode, int(st.Rdev)); err != nil {
+				return err
+			}
+		}
+		if err := os.Lchown(target, int(st.Uid), int(st.Gid)); err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return syscall.Chmod(target, st.Mode&0o7777)
+		}
+		return nil
+	})
+}
+
+func copyFile(src, dst string) error {
+	data, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer data.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := out.ReadFrom(data); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

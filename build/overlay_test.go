@@ -1,0 +1,164 @@
+package build
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/debian-atomic/builder/build/run"
+)
+
+// A step on an overlay over a linked tree: whatever it does, the files the
+// tree shares with the store never change, and after apply the tree is what
+// the step saw.
+func TestOverlayKeepsSharedFilesAndAppliesChanges(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting an overlay needs root")
+	}
+	dir := t.TempDir()
+	objects, lower := filepath.Join(dir, "objects"), filepath.Join(dir, "lower")
+	// "objects" stands for the store: lower holds hardlinks to its files.
+	files := map[string]string{
+		"etc/passwd": "root\n", "etc/shells": "/bin/sh\n", "var/log/dpkg.log": "old\n",
+		"usr/bin/tool": "v1", "usr/share/doc/a/copyright": "a", "usr/share/doc/b/copyright": "b",
+		"opt/x/file": "x",
+	}
+	for p, body := range files {
+		obj := filepath.Join(objects, strings.ReplaceAll(p, "/", "_"))
+		os.MkdirAll(objects, 0o755)
+		os.WriteFile(obj, []byte(body), 0o644)
+		os.MkdirAll(filepath.Dir(filepath.Join(lower, p)), 0o755)
+		if err := os.Link(obj, filepath.Join(lower, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Symlink("usr/bin", filepath.Join(lower, "bin"))
+
+	ctx := context.Background()
+	o, err := mountOverlay(ctx, run.Exec{}, lower, filepath.Join(dir, "ovl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := func(p string) string { return filepath.Join(o.mounted, p) }
+	// What dpkg and maintainer scripts do: append in place, replace by
+	// rename, delete, make folders, remove a folder and make it again.
+	f, _ := os.OpenFile(m("var/log/dpkg.log"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("appended\n")
+	f.Close()
+	os.WriteFile(m("usr/bin/tool.dpkg-new"), []byte("v2"), 0o755)
+	os.Rename(m("usr/bin/tool.dpkg-new"), m("usr/bin/tool"))
+	os.Remove(m("etc/shells"))
+	os.MkdirAll(m("usr/share/doc/c"), 0o755)
+	os.WriteFile(m("usr/share/doc/c/copyright"), []byte("c"), 0o644)
+	os.RemoveAll(m("usr/share/doc/b"))
+	os.MkdirAll(m("usr/share/doc/b"), 0o700)
+	os.WriteFile(m("usr/share/doc/b/new"), []byte("new b"), 0o644)
+	os.Chmod(m("usr/share/doc/a"), 0o750)
+	os.Remove(m("bin"))
+	os.MkdirAll(m("bin"), 0o755)
+	// A folder of the lower layer cannot be renamed: postprocess copies it.
+	if err := moveTree(m("etc"), m("usr/etc")); err != nil {
+		t.Fatal(err)
+	}
+	if err := moveTree(m("opt"), m("var/opt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.apply(); err != nil {
+		t.Fatal(err)
+	}
+	if MountsUnder(dir) != nil {
+		t.Fatal("overlay still mounted after apply")
+	}
+
+	for p, body := range files {
+		obj := filepath.Join(objects, strings.ReplaceAll(p, "/", "_"))
+		if got, _ := os.ReadFile(obj); string(got) != body {
+			t.Errorf("the stored object of %s changed: %q", p, got)
+		}
+	}
+	want := map[string]string{
+		"var/log/dpkg.log": "old\nappended\n", "usr/bin/tool": "v2", "usr/etc/passwd": "root\n",
+		"usr/share/doc/a/copyright": "a", "usr/share/doc/c/copyright": "c", "usr/share/doc/b/new": "new b",
+		"var/opt/x/file": "x",
+	}
+	for p, body := range want {
+		if got, err := os.ReadFile(filepath.Join(lower, p)); err != nil || string(got) != body {
+			t.Errorf("%s after apply: %q %v", p, got, err)
+		}
+	}
+	for _, p := range []string{"etc", "opt", "usr/share/doc/b/copyright", "usr/etc/shells"} {
+		if _, err := os.Lstat(filepath.Join(lower, p)); err == nil {
+			t.Errorf("%s should be gone after apply", p)
+		}
+	}
+	if fi, _ := os.Lstat(filepath.Join(lower, "bin")); fi == nil || !fi.IsDir() {
+		t.Error("the bin link replaced by a folder is not a folder")
+	}
+	if fi, _ := os.Stat(filepath.Join(lower, "usr/share/doc/a")); fi == nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("folder mode not applied: %v", fi.Mode())
+	}
+	if fi, _ := os.Stat(filepath.Join(lower, "usr/share/doc/b")); fi == nil || fi.Mode().Perm() != 0o700 {
+		t.Error("the folder made again is not the new one")
+	}
+	// Unchanged files are still the stored objects: the commit skips them.
+	var st syscall.Stat_t
+	syscall.Stat(filepath.Join(lower, "usr/share/doc/a/copyright"), &st)
+	if st.Nlink != 2 {
+		t.Errorf("an unchanged file lost its link to the store (nlink %d)", st.Nlink)
+	}
+	var left []string
+	filepath.WalkDir(lower, func(p string, d os.DirEntry, err error) error {
+		if d != nil && d.Type()&os.ModeCharDevice != 0 {
+			left = append(left, p)
+		}
+		return nil
+	})
+	if len(left) > 0 {
+		t.Errorf("whiteouts left in the tree: %v", left)
+	}
+}
+
+func TestOverlayProbe(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting an overlay needs root")
+	}
+	if !overlayWorks(context.Background(), run.Exec{}, filepath.Join(t.TempDir(), "probe")) {
+		t.Error("overlayfs does not work here; builds restore trees by copy")
+	}
+	if overlayWorks(context.Background(), pretend{}, filepath.Join(t.TempDir(), "probe")) {
+		t.Error("a runner that only pretends to mount passed the probe")
+	}
+}
+
+// pretend is a runner whose every command succeeds and does nothing.
+type pretend struct{}
+
+func (pretend) Run(context.Context, run.Cmd) ([]byte, error) { return nil, nil }
+
+// An incremental install on an overlay over a linked checkout gives the
+// very tree a cold build gives: same stored results, digest for digest.
+func TestLinkedRestoreGivesTheSameTrees(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting an overlay needs root")
+	}
+	pkgs := []string{"hello", "linux-image-amd64", "ostree-boot", "dracut"}
+	e := newTestEnv(t, pkgs...)
+	e.mustBuild()
+	e.setPackages(append(pkgs, "zsh")...)
+	incremental := e.mustBuild()
+	if e.runner.count("mount -t overlay") < 2 {
+		t.Fatalf("install and postprocess did not run on overlays: %v", e.runner.calls)
+	}
+	if e.runner.count("ostree --repo="+e.cfg.storeRepo().Path+" checkout --require-hardlinks") == 0 {
+		t.Error("the cached install was not restored as a linked checkout")
+	}
+	cold := newTestEnv(t, append(pkgs, "zsh")...).mustBuild()
+	for i := 1; i <= 2; i++ {
+		if a, b := incremental.Steps[i], cold.Steps[i]; a.Result != b.Result {
+			t.Errorf("%s: incremental on an overlay stored %s, a cold build %s", a.Name, short(a.Result), short(b.Result))
+		}
+	}
+}
