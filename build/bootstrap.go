@@ -29,6 +29,9 @@ find "$DEBIAN_ATOMIC_DEBS" -maxdepth 1 -name '*.deb' -exec cp -l -f -t "$dest/" 
 	find "$DEBIAN_ATOMIC_DEBS" -maxdepth 1 -name '*.deb' -exec cp -f -t "$dest/" {} +
 `
 
+// mmdebstrapDpkgConf is where mmdebstrap writes --dpkgopt options.
+const mmdebstrapDpkgConf = "etc/dpkg/dpkg.cfg.d/99mmdebstrap"
+
 // bootstrapArgs is the bootstrap tool's command line for v into root.
 func bootstrapArgs(v *variants.Variant, root, debs, hook string) []string {
 	comps := strings.Join(v.Components, ",")
@@ -43,6 +46,9 @@ func bootstrapArgs(v *variants.Variant, root, debs, hook string) []string {
 			// Keep downloaded packages for the shared cache, and the package
 			// lists so the install step's apt-get update is incremental.
 			"--skip=download/empty", "--skip=essential/unlink", "--skip=cleanup/apt/lists",
+			// No fsync per unpacked file: the stored result is what lasts.
+			// mmdebstrap leaves the setting in the tree; bootstrap removes it.
+			"--dpkgopt=force-unsafe-io",
 			"--setup-hook=" + hook,
 			v.Suite, root, v.Mirror}
 	}
@@ -75,6 +81,9 @@ func (b *variantBuild) bootstrap(ctx context.Context, root string) error {
 		return fmt.Errorf("%s of %s from %s failed (check the suite and mirror in %s): %w", v.Bootstrap, v.Suite, v.Mirror, v.File, err)
 	}
 	if err := harvestDebs(filepath.Join(root, "var", "cache", "apt", "archives"), b.cfg.DebsDir); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(root, mmdebstrapDpkgConf)); err != nil && !os.IsNotExist(err) {
 		return err
 	}
 	return checkAgainstLock(root, b.lock.Bootstraps[v.Layers()[0].BootstrapID()])

@@ -268,6 +268,7 @@ func (b *variantBuild) runStep(ctx context.Context, st step, parent string, log 
 	if err := emptyDir(filepath.Join(b.tree, "dev")); err != nil {
 		return sr, err
 	}
+	stored := time.Now()
 	result, err := b.store.Commit(ctx, ostreeops.CommitOptions{
 		Branch: "cache/" + st.kind + "/" + string(key), Tree: b.tree, Parent: "none",
 		Timestamp: "1970-01-01T00:00:00Z", NoBindings: true, NoFsync: true, LinkSpeedup: b.linked,
@@ -286,7 +287,8 @@ func (b *variantBuild) runStep(ctx context.Context, st step, parent string, log 
 	if err != nil {
 		return sr, err
 	}
-	log.Info().Str("step", name).Dur("duration", sr.Duration).Int64("size", size).Msg(name + ": done")
+	log.Info().Str("step", name).Dur("duration", sr.Duration).Dur("storing", time.Since(stored)).
+		Bool("linked", b.linked).Int64("size", size).Msg(name + ": done")
 	return sr, nil
 }
 

@@ -96,6 +96,9 @@ func TestE2ESmallVariant(t *testing.T) {
 		t.Errorf("commit has /etc:\n%s", root)
 	}
 	ostreeOut(t, cfg.RepoDir, "ls", ref, "/usr/etc/passwd")
+	if l := ostreeOut(t, cfg.RepoDir, "ls", ref, "/usr/etc/dpkg/dpkg.cfg.d"); strings.Contains(l, "99mmdebstrap") {
+		t.Errorf("the bootstrap's dpkg settings stayed in the tree:\n%s", l)
+	}
 	if v := ostreeOut(t, cfg.RepoDir, "ls", ref, "/var"); strings.Count(strings.TrimSpace(v), "\n") != 0 {
 		t.Errorf("/var is not empty:\n%s", v)
 	}
@@ -120,6 +123,13 @@ func TestE2ESmallVariant(t *testing.T) {
 	if parent := strings.TrimSpace(ostreeOut(t, cfg.RepoDir, "rev-parse", ref+"^")); parent != first.Commit {
 		t.Errorf("new commit's parent %s, want %s", parent, first.Commit)
 	}
+	ostreeOut(t, cfg.RepoDir, "ls", ref, "/usr/bin/tree")
+	if !strings.Contains(ostreeOut(t, cfg.RepoDir, "cat", ref, "/usr/share/dpkg/database/status"), "Package: tree\n") {
+		t.Error("the dpkg database lacks tree")
+	}
+	// The incremental install ran on an overlay over hardlinks into the
+	// store: every stored object must still match its checksum.
+	ostreeOut(t, cfg.storeRepo().Path, "fsck", "--quiet")
 }
 
 func TestE2EDebootstrap(t *testing.T) {

@@ -24,6 +24,10 @@ func aptInstallArgs(recommends bool, locked []string) []string {
 	args := []string{"apt-get", "install", "-y", "-q",
 		"-o", "APT::Install-Recommends=" + boolString(recommends),
 		"-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+		// A work tree needs no durability (its result is what gets stored):
+		// dpkg's fsync of every unpacked file only costs time, so skip it as
+		// mmdebstrap does.
+		"-o", "Dpkg::Options::=--force-unsafe-io",
 		"-o", "Dpkg::Use-Pty=0", "--allow-downgrades",
 		"--"}
 	for _, e := range locked {
