@@ -212,6 +212,19 @@ func config() build.Config {
 	return build.DefaultConfig(root, build.NewLogger(os.Stderr))
 }
 
+// BenchLayer measures a layered variant in a fresh cache: its parents, then NAME cold on their cached layers, then NAME after adding package EXTRA.
+func BenchLayer(ctx context.Context, name, extra string) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	cfg := config()
+	res, err := build.BenchLayer(ctx, cfg, name, extra, cfg.CacheDir+"/bench-layer")
+	if err != nil {
+		return err
+	}
+	fmt.Print(build.LayerBenchTable(res))
+	return nil
+}
+
 // Bench measures the build's figures as ratios in one run: cold build against a plain script, no-op, one-package rebuild, bootstrap restore.
 func Bench(ctx context.Context) error {
 	ctx, stop := signals(ctx)

@@ -206,3 +206,96 @@ func BenchTable(r BenchResult) string {
 	fmt.Fprintf(&b, "commands run by the no-op build: %s\n", strings.Join(r.NoOpCommands, "; "))
 	return b.String()
 }
+
+// LayerBenchResult is the layered-variant figure: a child variant built on
+// its parents' cached layers, then rebuilt after adding one package.
+type LayerBenchResult struct {
+	Variant      string        `json:"variant"`
+	Parents      time.Duration `json:"parents"` // building the parents' chain first
+	Cold         time.Duration `json:"cold"`    // the child on cached parent layers
+	AddOne       time.Duration `json:"add_one_package"`
+	AddedPackage string        `json:"added_package"`
+	AddOneSteps  []StepReport  `json:"add_one_steps"`
+}
+
+// BenchLayer measures, in a fresh cache under dir (sharing only downloaded
+// packages): the parents of name, then name cold on them, then name after
+// adding extra to its package list (including re-locking it).
+func BenchLayer(ctx context.Context, cfg Config, name, extra, dir string) (LayerBenchResult, error) {
+	res := LayerBenchResult{Variant: name, AddedPackage: extra}
+	v, err := variants.LoadChain(cfg.VariantsDir, name)
+	if err != nil {
+		return res, err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return res, err
+	}
+	// A copy of the variants folder (files and lock), edited later.
+	vdir := filepath.Join(dir, "variants")
+	if err := os.MkdirAll(vdir, 0o755); err != nil {
+		return res, err
+	}
+	entries, err := os.ReadDir(cfg.VariantsDir)
+	if err != nil {
+		return res, err
+	}
+	for _, e := range entries {
+		if data, err := os.ReadFile(filepath.Join(cfg.VariantsDir, e.Name())); err == nil && e.Type().IsRegular() {
+			os.WriteFile(filepath.Join(vdir, e.Name()), data, 0o644)
+		}
+	}
+	c := cfg
+	c.VariantsDir, c.CacheDir, c.RepoDir = vdir, filepath.Join(dir, "cache"), filepath.Join(dir, "repo")
+	var parents []string
+	for _, l := range v.Layers()[:len(v.Layers())-1] {
+		parents = append(parents, l.Name)
+	}
+	start := time.Now()
+	if len(parents) > 0 {
+		if _, err := Variants(ctx, c, parents); err != nil {
+			return res, err
+		}
+	}
+	res.Parents = time.Since(start)
+	start = time.Now()
+	if _, err := Variants(ctx, c, []string{name}); err != nil {
+		return res, err
+	}
+	res.Cold = time.Since(start)
+	file := filepath.Join(vdir, name+".yaml")
+	body, _ := os.ReadFile(file)
+	text := strings.Replace(string(body), "packages:\n", "packages:\n  - "+extra+"\n", 1)
+	if text == string(body) {
+		return res, fmt.Errorf("%s has no packages: list to add %s to", file, extra)
+	}
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		return res, err
+	}
+	start = time.Now()
+	reps, err := Variants(ctx, c, []string{name})
+	if err != nil {
+		return res, err
+	}
+	res.AddOne = time.Since(start)
+	res.AddOneSteps = reps[0].Steps
+	data, _ := json.MarshalIndent(res, "", "  ")
+	os.WriteFile(filepath.Join(dir, "bench-layer.json"), data, 0o644)
+	return res, nil
+}
+
+// LayerBenchTable renders the layered figures with their ratio.
+func LayerBenchTable(r LayerBenchResult) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "FIGURE\tTIME\tRATIO\t\n")
+	fmt.Fprintf(tw, "parents of %s, cold\t%s\t\t\n", r.Variant, r.Parents.Round(time.Millisecond))
+	fmt.Fprintf(tw, "%s cold on cached parent layers\t%s\t1.00x\t\n", r.Variant, r.Cold.Round(time.Millisecond))
+	fmt.Fprintf(tw, "%s after adding %s (re-lock included)\t%s\t%.2fx of cold\t\n", r.Variant, r.AddedPackage, r.AddOne.Round(time.Millisecond), r.AddOne.Seconds()/r.Cold.Seconds())
+	for _, s := range r.AddOneSteps {
+		if !s.Cached {
+			fmt.Fprintf(tw, "  step %s\t%s\t\t\n", s.Name, s.Duration.Round(time.Millisecond))
+		}
+	}
+	tw.Flush()
+	return b.String()
+}
