@@ -69,7 +69,7 @@ type Session struct {
 // useOverlays probes once whether this cache's filesystem takes overlays.
 func (s *Session) useOverlays(ctx context.Context) bool {
 	if s.overlays == nil {
-		ok := overlayWorks(ctx, s.cfg.Runner, filepath.Join(s.cfg.workDir(), "overlay-probe"))
+		ok := !s.cfg.NoOverlay && overlayWorks(ctx, s.cfg.Runner, filepath.Join(s.cfg.workDir(), "overlay-probe"))
 		if !ok {
 			s.cfg.Log.Debug().Msg("overlayfs is not usable here: cached trees are restored by copying")
 		}
@@ -212,8 +212,9 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 	}()
 
 	parent := ""
-	for _, st := range chain(v) {
-		var sr StepReport
+	var pending *pendingStore
+	steps := chain(v)
+	for i, st := range steps {
 		if st.kind == StepCommit {
 			// The commit reuses the stored tree. Dropping the work tree first
 			// spares the output commit's sync from writing it to disk.
@@ -221,75 +222,190 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 				return rep, err
 			}
 			b.holds = ""
-			sr, err = b.commit(ctx, st, parent, log, &rep)
+			sr, err := b.commit(ctx, st, parent, log, &rep)
+			rep.Steps = append(rep.Steps, sr)
+			if err != nil {
+				return rep, b.explain(err, sr.Name)
+			}
+			continue
+		}
+		var r *stepRun
+		if pending != nil {
+			// The step's parent is still being stored: run the step on an
+			// overlay meanwhile, then look it up once its key is known. A
+			// hit (rare: the parent came out as stored before) drops the work.
+			log.Info().Str("step", st.name()).Msg(st.name() + ": running while the previous result is stored")
+			began := time.Now()
+			stop := b.progress(log, st.name(), began)
+			ovl, serr := b.onOverlay(ctx, st, nil)
+			stop()
+			perr := <-pending.done
+			rep.Steps = append(rep.Steps, pending.r.sr)
+			if perr != nil {
+				if ovl != nil {
+					perr = errors.Join(perr, b.dropOverlay(ovl))
+				}
+				return rep, b.explain(b.failed(pending.r.st.name(), perr), pending.r.sr.Name)
+			}
+			parent, b.holds, pending = pending.r.sr.Result, pending.r.sr.Result, nil
+			if serr != nil {
+				rep.Steps = append(rep.Steps, StepReport{Variant: v.Name, Step: st.kind, Name: st.name()})
+				return rep, b.explain(b.failed(st.name(), serr), st.name())
+			}
+			var hit bool
+			if r, hit = b.lookup(st, parent, log, "ran"); hit {
+				if ovl != nil {
+					if err := b.dropOverlay(ovl); err != nil {
+						return rep, err
+					}
+				}
+				rep.Steps = append(rep.Steps, r.sr)
+				parent = r.sr.Result
+				continue
+			}
+			r.start = began
+			b.holds = ""
+			if serr = b.applyOverlay(ovl); serr != nil {
+				rep.Steps = append(rep.Steps, r.sr)
+				return rep, b.explain(b.failed(r.sr.Name, serr), r.sr.Name)
+			}
 		} else {
-			sr, err = b.runStep(ctx, st, parent, log)
+			var hit bool
+			if r, hit = b.lookup(st, parent, log, "running"); hit {
+				rep.Steps = append(rep.Steps, r.sr)
+				parent = r.sr.Result
+				continue
+			}
+			stop := b.progress(log, r.sr.Name, r.start)
+			err := b.execute(ctx, st, parent, log)
+			stop()
+			if err != nil {
+				rep.Steps = append(rep.Steps, r.sr)
+				return rep, b.explain(b.failed(r.sr.Name, err), r.sr.Name)
+			}
 		}
-		rep.Steps = append(rep.Steps, sr)
+		if next := i + 1; next < len(steps) && steps[next].kind != StepCommit && b.useOverlays(ctx) {
+			pending = b.storeInBackground(ctx, r, log)
+			continue
+		}
+		err := b.storeResult(ctx, r, log)
+		b.holds = r.sr.Result
+		rep.Steps = append(rep.Steps, r.sr)
 		if err != nil {
-			return rep, ExplainDiskFull(err, s.cfg.CacheDir,
-				"the steps before "+sr.Name+" stay cached and "+v.Ref+" keeps its last commit")
+			b.holds = ""
+			return rep, b.explain(err, r.sr.Name)
 		}
-		parent = sr.Result
+		parent = r.sr.Result
 	}
 	return rep, nil
 }
 
-// runStep looks a store step up in the cache and runs it on a miss.
-func (b *variantBuild) runStep(ctx context.Context, st step, parent string, log logger) (StepReport, error) {
+// explain puts the disk-full message first when a full disk was the cause.
+func (b *variantBuild) explain(err error, step string) error {
+	return ExplainDiskFull(err, b.cfg.CacheDir, "the steps before "+step+" stay cached and "+b.v.Ref+" keeps its last commit")
+}
+
+// stepRun is one store step of a build: its key inputs and its report.
+type stepRun struct {
+	st    step
+	pre   *cache.Preimage
+	sr    StepReport
+	start time.Time
+}
+
+// lookup finds a step's result in the cache. On a miss it returns the run
+// to execute; logged says whether to log the miss as the step starting.
+func (b *variantBuild) lookup(st step, parent string, log logger, running string) (*stepRun, bool) {
 	pre := preimage(st, b.v, parent, b.tools, b.lock)
 	key := pre.Sum()
 	name := st.name()
-	sr := StepReport{Variant: b.v.Name, Step: st.kind, Name: name, Key: key}
+	r := &stepRun{st: st, pre: pre, sr: StepReport{Variant: b.v.Name, Step: st.kind, Name: name, Key: key}, start: time.Now()}
 	if os.Getenv("DEBIAN_ATOMIC_KEYDEBUG") != "" {
 		log.Info().Str("step", name).Str("key", string(key)).Msg("preimage:\n" + pre.String())
 	}
 	e, ok, why := b.idx.Lookup(key, b.validStored)
 	if ok {
-		sr.Cached, sr.Result, sr.Size = true, e.Result, e.TreeSize
+		r.sr.Cached, r.sr.Result, r.sr.Size = true, e.Result, e.TreeSize
 		log.Info().Str("step", name).Str("key", key.Short()).Bool("cached", true).Msg(name + ": cached")
-		return sr, nil
+		return r, true
 	}
-	sr.Reason = b.whyMiss(name, pre, why)
-	log.Info().Str("step", name).Str("key", key.Short()).Bool("cached", false).Str("reason", sr.Reason).Msg(name + ": running")
-	start := time.Now()
-	stop := b.progress(log, name, start)
-	err := b.execute(ctx, st, parent, log)
-	stop()
-	if err != nil {
-		// The tree is half-made: drop it, so nothing can mistake it for a result.
-		if rerr := removeTree(b.tree); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-		b.holds, b.linked = "", false
-		return sr, fmt.Errorf("variant %s, step %s: %w", b.v.Name, name, err)
+	r.sr.Reason = b.whyMiss(name, pre, why)
+	log.Info().Str("step", name).Str("key", key.Short()).Bool("cached", false).Str("reason", r.sr.Reason).Msg(name + ": " + running)
+	return r, false
+}
+
+// failed drops a half-made tree, so nothing can mistake it for a result.
+func (b *variantBuild) failed(name string, err error) error {
+	if rerr := removeTree(b.tree); rerr != nil {
+		err = errors.Join(err, rerr)
 	}
+	b.holds, b.linked = "", false
+	return fmt.Errorf("variant %s, step %s: %w", b.v.Name, name, err)
+}
+
+// storeResult commits the tree as r's result and indexes it.
+func (b *variantBuild) storeResult(ctx context.Context, r *stepRun, log logger) error {
+	name := r.st.name()
 	// Device nodes cannot be committed, and steps mount a fresh /dev anyway.
 	if err := emptyDir(filepath.Join(b.tree, "dev")); err != nil {
-		return sr, err
+		return err
 	}
 	stored := time.Now()
 	result, err := b.store.Commit(ctx, ostreeops.CommitOptions{
-		Branch: "cache/" + st.kind + "/" + string(key), Tree: b.tree, Parent: "none",
+		Branch: "cache/" + r.st.kind + "/" + string(r.sr.Key), Tree: b.tree, Parent: "none",
 		Timestamp: "1970-01-01T00:00:00Z", NoBindings: true, NoFsync: true, LinkSpeedup: b.linked,
 	})
 	if err != nil {
-		return sr, fmt.Errorf("variant %s, step %s: storing the result: %w", b.v.Name, name, err)
+		return fmt.Errorf("variant %s, step %s: storing the result: %w", b.v.Name, name, err)
 	}
 	size := treeSize(b.tree)
-	sr.Duration, sr.Result, sr.Size = time.Since(start), result, size
-	b.holds = result
+	r.sr.Duration, r.sr.Result, r.sr.Size = time.Since(r.start), result, size
 	// Index entry last: a crash before this line leaves a stored tree nobody
 	// points at, never an entry without its tree.
-	err = b.idx.Put(key, cache.Entry{Kind: st.kind, Variant: b.v.Name, Result: result,
-		Size: b.store.CommitSize(result), TreeSize: size, Created: time.Now(), Duration: sr.Duration},
-		lastOwner(st, b.v), name, pre.Fields())
+	err = b.idx.Put(r.sr.Key, cache.Entry{Kind: r.st.kind, Variant: b.v.Name, Result: result,
+		Size: b.store.CommitSize(result), TreeSize: size, Created: time.Now(), Duration: r.sr.Duration},
+		lastOwner(r.st, b.v), name, r.pre.Fields())
 	if err != nil {
-		return sr, err
+		return err
 	}
-	log.Info().Str("step", name).Dur("duration", sr.Duration).Dur("storing", time.Since(stored)).
+	log.Info().Str("step", name).Dur("duration", r.sr.Duration).Dur("storing", time.Since(stored)).
 		Bool("linked", b.linked).Int64("size", size).Msg(name + ": done")
-	return sr, nil
+	return nil
+}
+
+// storeGrace is how long an interrupted build lets a result that is being
+// stored in the background finish, so the next run need not redo its step.
+var storeGrace = 3 * time.Second
+
+// pendingStore is a step's result being stored while the next step already
+// runs on an overlay over the same tree: on two cores, ostree's hashing and
+// copying overlaps apt or dracut.
+type pendingStore struct {
+	r    *stepRun
+	done chan error
+}
+
+func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log logger) *pendingStore {
+	p := &pendingStore{r: r, done: make(chan error, 1)}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	finished := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			select {
+			case <-time.After(storeGrace):
+				cancel()
+			case <-finished:
+			}
+		case <-finished:
+		}
+	}()
+	go func() {
+		defer cancel()
+		defer close(finished)
+		p.done <- b.storeResult(sctx, r, log)
+	}()
+	return p
 }
 
 // lastOwner is whose history a step's key joins: an install step belongs to
@@ -353,32 +469,52 @@ func (b *variantBuild) execute(ctx context.Context, st step, parent string, log 
 		}
 	}
 	b.holds = ""
-	root := b.tree
-	var ovl *overlay
-	if b.linked {
-		var err error
-		if ovl, err = mountOverlay(ctx, b.cfg.Runner, b.tree, filepath.Join(b.work, "overlay")); err != nil {
-			return fmt.Errorf("mounting an overlay on the restored tree: %w", err)
-		}
-		root = ovl.mounted
+	if !b.linked {
+		return b.body(ctx, st, b.tree, only)
 	}
-	var err error
-	switch st.kind {
-	case StepInstall:
-		err = b.install(ctx, root, st.layer, only)
-	case StepPostprocess:
-		err = b.postprocess(ctx, root)
-	default:
-		err = fmt.Errorf("unknown step %s", st.kind)
-	}
-	if ovl == nil {
+	ovl, err := b.onOverlay(ctx, st, only)
+	if err != nil {
 		return err
 	}
-	if err != nil {
-		return errors.Join(err, ovl.unmount())
+	return b.applyOverlay(ovl)
+}
+
+// body runs an install or postprocess step in root.
+func (b *variantBuild) body(ctx context.Context, st step, root string, only []string) error {
+	switch st.kind {
+	case StepInstall:
+		return b.install(ctx, root, st.layer, only)
+	case StepPostprocess:
+		return b.postprocess(ctx, root)
 	}
+	return fmt.Errorf("unknown step %s", st.kind)
+}
+
+// onOverlay runs a step on an overlay over the tree, leaving the tree as it
+// was; on failure the overlay is unmounted.
+func (b *variantBuild) onOverlay(ctx context.Context, st step, only []string) (*overlay, error) {
+	ovl, err := mountOverlay(ctx, b.cfg.Runner, b.tree, filepath.Join(b.work, "overlay"))
+	if err != nil {
+		return nil, fmt.Errorf("mounting an overlay on the tree: %w", err)
+	}
+	if err := b.body(ctx, st, ovl.mounted, only); err != nil {
+		return nil, errors.Join(err, ovl.unmount())
+	}
+	return ovl, nil
+}
+
+// applyOverlay makes the tree what the step made of it.
+func (b *variantBuild) applyOverlay(ovl *overlay) error {
 	if err := ovl.apply(); err != nil {
 		return fmt.Errorf("applying the step's changes to the tree: %w", err)
+	}
+	return os.RemoveAll(filepath.Join(b.work, "overlay"))
+}
+
+// dropOverlay throws a step's changes away.
+func (b *variantBuild) dropOverlay(ovl *overlay) error {
+	if err := ovl.unmount(); err != nil {
+		return err
 	}
 	return os.RemoveAll(filepath.Join(b.work, "overlay"))
 }

@@ -121,7 +121,7 @@ func TestInterruptInEveryStepCleansUpAndResumes(t *testing.T) {
 	}{
 		{StepBootstrap, "mmdebstrap", nil},
 		{StepInstall, "apt-get install", []string{StepBootstrap}},
-		{StepPostprocess, "rootfs dracut", []string{StepBootstrap, StepInstall}},
+		{StepPostprocess, " dracut --force", []string{StepBootstrap, StepInstall}},
 		{StepCommit, "pull-local", []string{StepBootstrap, StepInstall, StepPostprocess}},
 	} {
 		t.Run(c.step, func(t *testing.T) {

@@ -38,11 +38,15 @@ type Config struct {
 	Host HostChecker
 	// Progress holds the latest line a command printed, for progress logs.
 	Progress *atomic.Value
+	// NoOverlay restores trees by copy and runs steps one after the other,
+	// as where overlayfs is unusable (DEBIAN_ATOMIC_NO_OVERLAY=1).
+	NoOverlay bool
 }
 
 // DefaultConfig resolves folders from the project root and the environment.
 func DefaultConfig(root string, log zerolog.Logger) Config {
 	c := Config{
+		NoOverlay:   os.Getenv("DEBIAN_ATOMIC_NO_OVERLAY") == "1",
 		VariantsDir: envOr(VariantsEnv, filepath.Join(root, "variants")),
 		CacheDir:    envOr(CacheEnv, filepath.Join(root, ".cache")),
 		Log:         log,

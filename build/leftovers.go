@@ -75,19 +75,25 @@ func unmountUnder(runner run.Runner, dir string) error {
 	return errors.Join(errs...)
 }
 
-// killChrooted kills processes whose root directory is below dir: what a
-// killed build left running in its tree. It returns how many it found.
+// killChrooted kills processes whose root directory is below dir, or whose
+// command line names a path below it (an ostree commit storing a tree): what
+// a killed build left running. It returns how many it found.
 func killChrooted(dir string) int {
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	dir = filepath.Clean(dir)
 	n := 0
 	for _, p := range procs {
-		root, err := os.Readlink(filepath.Join(p, "root"))
-		if err != nil || (root != dir && !strings.HasPrefix(root, dir+"/")) {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(p), "%d", &pid); err != nil || pid == os.Getpid() {
 			continue
 		}
-		var pid int
-		if _, err := fmt.Sscanf(filepath.Base(p), "%d", &pid); err == nil && pid != os.Getpid() {
+		root, err := os.Readlink(filepath.Join(p, "root"))
+		inside := err == nil && (root == dir || strings.HasPrefix(root, dir+"/"))
+		if !inside {
+			cmdline, _ := os.ReadFile(filepath.Join(p, "cmdline"))
+			inside = strings.Contains(string(cmdline), dir+"/")
+		}
+		if inside {
 			syscall.Kill(pid, syscall.SIGKILL)
 			n++
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,5 +161,55 @@ func TestLinkedRestoreGivesTheSameTrees(t *testing.T) {
 		if a, b := incremental.Steps[i], cold.Steps[i]; a.Result != b.Result {
 			t.Errorf("%s: incremental on an overlay stored %s, a cold build %s", a.Name, short(a.Result), short(b.Result))
 		}
+	}
+}
+
+// A cold build stores each result while the next step runs on an overlay;
+// it stores the very trees a build without overlays stores.
+func TestPipelinedBuildStoresTheSameTrees(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting an overlay needs root")
+	}
+	pkgs := []string{"hello", "linux-image-amd64", "ostree-boot", "dracut"}
+	piped := newTestEnv(t, pkgs...)
+	a := piped.mustBuild()
+	if n := piped.runner.count("mount -t overlay"); n < 3 { // the probe, install, postprocess
+		t.Errorf("the cold build mounted %d overlays: steps did not overlap", n)
+	}
+	plain := newTestEnv(t, pkgs...)
+	plain.cfg.NoOverlay = true
+	b := plain.mustBuild()
+	if plain.runner.count("mount -t overlay") != 0 {
+		t.Error("NoOverlay still mounted overlays")
+	}
+	for i := range a.Steps {
+		if a.Steps[i].Result != b.Steps[i].Result && a.Steps[i].Step != StepCommit {
+			t.Errorf("%s: pipelined %s, sequential %s", a.Steps[i].Name, short(a.Steps[i].Result), short(b.Steps[i].Result))
+		}
+	}
+}
+
+// When the stored parent comes out as a result stored before, the step run
+// meanwhile is a cache hit: its work is dropped and the hit used.
+func TestSpeculativeStepHitIsDropped(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting an overlay needs root")
+	}
+	e := newTestEnv(t, "hello")
+	first := e.mustBuild()
+	// Forget the bootstrap only: it runs again, gives the same tree, and
+	// the install run meanwhile turns out to be cached.
+	s, _, _ := Open(context.Background(), e.cfg, []string{"t"})
+	s.idx.Delete(first.Steps[0].Key)
+	s.Close()
+	rep := e.mustBuild()
+	if got := ranSteps(rep); !slices.Equal(got, []string{StepBootstrap}) {
+		t.Errorf("ran %v; only bootstrap should count as run", got)
+	}
+	if rep.Commit != first.Commit || rep.NewCommit {
+		t.Errorf("a build of the same trees made commit %s (new %v)", short(rep.Commit), rep.NewCommit)
+	}
+	if e.runner.count("chroot") < 2 {
+		t.Error("install did not run speculatively")
 	}
 }
