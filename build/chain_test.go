@@ -2,10 +2,13 @@ package build
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -299,5 +302,22 @@ func TestDiskFullIsOneClearMessage(t *testing.T) {
 	}
 	if cur, _ := e.cfg.outRepo().RevParse(context.Background(), "test/t"); cur != first.Commit {
 		t.Error("the ref moved")
+	}
+}
+
+func TestExplainDiskFullKnowsEachTool(t *testing.T) {
+	dir := t.TempDir()
+	for _, cause := range []error{
+		syscall.ENOSPC,
+		errors.New("dpkg: error: failed to write (No space left on device)"),
+		errors.New("error: Writing content object: min-free-space-percent '3%' would be exceeded, at least 56.6 MB requested"),
+	} {
+		err := ExplainDiskFull(fmt.Errorf("step: %w", cause), dir, "kept")
+		if !strings.HasPrefix(err.Error(), "the disk holding "+dir+" is full (") || !errors.Is(err, cause) {
+			t.Errorf("%v -> %v", cause, err)
+		}
+	}
+	if err := errors.New("exit status 100"); ExplainDiskFull(err, dir, "kept") != err {
+		t.Error("an unrelated error was changed")
 	}
 }

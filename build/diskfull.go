@@ -8,11 +8,12 @@ import (
 )
 
 // ExplainDiskFull puts a clear first line on an error caused by a full disk:
-// the Go error ENOSPC, or a tool's "No space left on device" (dpkg, apt and
-// ostree print it). dir is the folder whose disk filled; err is returned
+// the Go error ENOSPC, a tool's "No space left on device" (dpkg, apt and
+// ostree print it), or ostree refusing to write past its min-free-space. dir is the folder whose disk filled; err is returned
 // unchanged when the disk was not the cause.
 func ExplainDiskFull(err error, dir, what string) error {
-	if err == nil || !(errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "No space left on device")) {
+	if err == nil || !(errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "No space left on device") ||
+		strings.Contains(err.Error(), "min-free-space")) {
 		return err
 	}
 	free := ""

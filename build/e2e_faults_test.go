@@ -122,7 +122,7 @@ func TestE2EDiskFull(t *testing.T) {
 	}
 	first := strings.SplitN(err.Error(), "\n", 2)[0]
 	t.Logf("message: %s", first)
-	if !strings.HasPrefix(first, "the disk holding "+cfg.CacheDir+" is full") || !strings.Contains(err.Error(), "No space left") {
+	if !strings.HasPrefix(first, "the disk holding "+cfg.CacheDir+" is full") || !(strings.Contains(err.Error(), "No space left") || strings.Contains(err.Error(), "min-free-space")) {
 		t.Errorf("unclear message on a full disk: %v", err)
 	}
 	if m := MountsUnder(cfg.CacheDir); len(m) > 0 {
