@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -149,25 +148,13 @@ func keepDeb(src, dst string) error {
 	if a, b := fileSize(src), fileSize(dst); a == b && a >= 0 {
 		return nil // seeded from the cache: the same file
 	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
 	tmp := dst + ".part"
-	out, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
+	os.Remove(tmp)
+	if err := copyFile(src, tmp); err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	if err := out.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
+	os.Chmod(tmp, 0o644)
 	return os.Rename(tmp, dst)
 }
 
