@@ -375,7 +375,8 @@ func (b *variantBuild) storeResult(ctx context.Context, r *stepRun, log logger) 
 
 // storeGrace is how long an interrupted build lets a result that is being
 // stored in the background finish, so the next run need not redo its step.
-var storeGrace = 3 * time.Second
+// It stays well inside the 5 s mage allows a target after Ctrl-C.
+var storeGrace = 2500 * time.Millisecond
 
 // pendingStore is a step's result being stored while the next step already
 // runs on an overlay over the same tree: on two cores, ostree's hashing and

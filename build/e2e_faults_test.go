@@ -24,7 +24,7 @@ func TestE2ECtrlCThroughMage(t *testing.T) {
 	cmd.Dir = ".."
 	cmd.Env = os.Environ()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a foreground group of its own, as a shell makes
-	p := startWatched(t, cmd, cfg, `"cmd":"chroot"`)
+	p := startWatched(t, cmd, cfg, inInstallBootDone)
 	start := time.Now()
 	syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 	out, err := p.finish()

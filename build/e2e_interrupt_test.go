@@ -14,13 +14,21 @@ import (
 	"github.com/debian-atomic/builder/cache"
 )
 
+// Log lines that mark the middle of the install step: apt's first line in
+// the tree, and the bootstrap's result stored (install already runs then,
+// beside the store, and goes on for seconds).
+const (
+	inInstall         = `"cmd":"chroot"`
+	inInstallBootDone = `"message":"bootstrap: done"`
+)
+
 // startHelper runs a real build of tiny in another process and returns once
-// apt runs inside the tree (its first output line), mounts in place.
-func startHelper(t *testing.T, cfg Config) *watched {
+// its log has a line containing mark.
+func startHelper(t *testing.T, cfg Config, mark string) *watched {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"=tiny")
-	return startWatched(t, cmd, cfg, `"cmd":"chroot"`)
+	return startWatched(t, cmd, cfg, mark)
 }
 
 // buildEnv is the environment that points a builder process at cfg's
@@ -111,7 +119,7 @@ func indexKinds(t *testing.T, cfg Config) map[string]int {
 func TestE2ESigtermCleansUpAndResumes(t *testing.T) {
 	e2e(t)
 	cfg := e2eConfig(t, copyVariant(t, "tiny", func(s string) string { return s }))
-	cmd := startHelper(t, cfg)
+	cmd := startHelper(t, cfg, inInstallBootDone)
 	start := time.Now()
 	cmd.Process.Signal(syscall.SIGTERM)
 	err := cmd.Wait()
@@ -147,7 +155,7 @@ func checkInterruptedInInstall(t *testing.T, cfg Config, exit error, how string)
 func TestE2EKill9Recovers(t *testing.T) {
 	e2e(t)
 	cfg := e2eConfig(t, copyVariant(t, "tiny", func(s string) string { return s }))
-	cmd := startHelper(t, cfg)
+	cmd := startHelper(t, cfg, inInstall)
 	cmd.Process.Kill()
 	cmd.Wait()
 	left := MountsUnder(cfg.CacheDir)
