@@ -243,7 +243,7 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 			rep.Steps = append(rep.Steps, pending.r.sr)
 			if perr != nil {
 				if ovl != nil {
-					perr = errors.Join(perr, b.dropOverlay(ovl))
+					perr = errors.Join(perr, ovl.drop())
 				}
 				return rep, b.explain(b.failed(pending.r.st.name(), perr), pending.r.sr.Name)
 			}
@@ -255,7 +255,7 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 			var hit bool
 			if r, hit = b.lookup(st, parent, log, "ran"); hit {
 				if ovl != nil {
-					if err := b.dropOverlay(ovl); err != nil {
+					if err := ovl.drop(); err != nil {
 						return rep, err
 					}
 				}
@@ -265,7 +265,7 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 			}
 			r.start = began
 			b.holds = ""
-			if serr = b.applyOverlay(ovl); serr != nil {
+			if serr = ovl.apply(); serr != nil {
 				rep.Steps = append(rep.Steps, r.sr)
 				return rep, b.explain(b.failed(r.sr.Name, serr), r.sr.Name)
 			}
@@ -284,18 +284,21 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 				return rep, b.explain(b.failed(r.sr.Name, err), r.sr.Name)
 			}
 		}
+		// Device nodes cannot be committed, and steps mount a fresh /dev
+		// anyway. Emptied here, before a next step's overlay sits on the tree.
+		if err := emptyDir(filepath.Join(b.tree, "dev")); err != nil {
+			return rep, err
+		}
 		if next := i + 1; next < len(steps) && steps[next].kind != StepCommit && b.useOverlays(ctx) {
 			pending = b.storeInBackground(ctx, r, log)
 			continue
 		}
 		err := b.storeResult(ctx, r, log)
-		b.holds = r.sr.Result
 		rep.Steps = append(rep.Steps, r.sr)
 		if err != nil {
-			b.holds = ""
 			return rep, b.explain(err, r.sr.Name)
 		}
-		parent = r.sr.Result
+		parent, b.holds = r.sr.Result, r.sr.Result
 	}
 	return rep, nil
 }
@@ -314,7 +317,7 @@ type stepRun struct {
 }
 
 // lookup finds a step's result in the cache. On a miss it returns the run
-// to execute; logged says whether to log the miss as the step starting.
+// to execute, and logs the miss with the verb running ("running", "ran").
 func (b *variantBuild) lookup(st step, parent string, log logger, running string) (*stepRun, bool) {
 	pre := preimage(st, b.v, parent, b.tools, b.lock)
 	key := pre.Sum()
@@ -346,10 +349,6 @@ func (b *variantBuild) failed(name string, err error) error {
 // storeResult commits the tree as r's result and indexes it.
 func (b *variantBuild) storeResult(ctx context.Context, r *stepRun, log logger) error {
 	name := r.st.name()
-	// Device nodes cannot be committed, and steps mount a fresh /dev anyway.
-	if err := emptyDir(filepath.Join(b.tree, "dev")); err != nil {
-		return err
-	}
 	stored := time.Now()
 	result, err := b.store.Commit(ctx, ostreeops.CommitOptions{
 		Branch: "cache/" + r.st.kind + "/" + string(r.sr.Key), Tree: b.tree, Parent: "none",
@@ -477,7 +476,7 @@ func (b *variantBuild) execute(ctx context.Context, st step, parent string, log 
 	if err != nil {
 		return err
 	}
-	return b.applyOverlay(ovl)
+	return ovl.apply()
 }
 
 // body runs an install or postprocess step in root.
@@ -502,22 +501,6 @@ func (b *variantBuild) onOverlay(ctx context.Context, st step, only []string) (*
 		return nil, errors.Join(err, ovl.unmount())
 	}
 	return ovl, nil
-}
-
-// applyOverlay makes the tree what the step made of it.
-func (b *variantBuild) applyOverlay(ovl *overlay) error {
-	if err := ovl.apply(); err != nil {
-		return fmt.Errorf("applying the step's changes to the tree: %w", err)
-	}
-	return os.RemoveAll(filepath.Join(b.work, "overlay"))
-}
-
-// dropOverlay throws a step's changes away.
-func (b *variantBuild) dropOverlay(ovl *overlay) error {
-	if err := ovl.unmount(); err != nil {
-		return err
-	}
-	return os.RemoveAll(filepath.Join(b.work, "overlay"))
 }
 
 // restore checks a stored result out as the work tree.

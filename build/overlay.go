@@ -20,10 +20,11 @@ import (
 // unchanged file is still a hardlink to its object, and `ostree commit
 // --link-checkout-speedup` reads only what the step changed.
 
-// overlay is one mounted overlay over a linked tree.
+// overlay is one mounted overlay over a tree: a linked checkout, or a tree
+// whose result is being stored meanwhile. Either way nothing writes into it.
 type overlay struct {
-	runner                      run.Runner
-	lower, upper, work, mounted string
+	runner                           run.Runner
+	dir, lower, upper, work, mounted string
 }
 
 // mountOverlay mounts an overlay over lower at merged, with scratch folders
@@ -31,7 +32,7 @@ type overlay struct {
 // the upper layer stays simple to apply); the builder's own moves fall back
 // to copying, as mv does.
 func mountOverlay(ctx context.Context, runner run.Runner, lower, dir string) (*overlay, error) {
-	o := &overlay{runner: runner, lower: lower, upper: filepath.Join(dir, "upper"),
+	o := &overlay{runner: runner, dir: dir, lower: lower, upper: filepath.Join(dir, "upper"),
 		work: filepath.Join(dir, "work"), mounted: filepath.Join(dir, "merged")}
 	for _, d := range []string{o.upper, o.work, o.mounted} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -54,12 +55,23 @@ func (o *overlay) unmount() error {
 
 // apply unmounts the overlay and makes the lower tree what the merged view
 // showed: whiteouts delete, opaque folders replace, everything else in the
-// upper layer is renamed into place.
+// upper layer is renamed into place. The scratch folders go.
 func (o *overlay) apply() error {
 	if err := o.unmount(); err != nil {
 		return err
 	}
-	return applyUpper(o.upper, o.lower)
+	if err := applyUpper(o.upper, o.lower); err != nil {
+		return fmt.Errorf("applying the step's changes to the tree: %w", err)
+	}
+	return os.RemoveAll(o.dir)
+}
+
+// drop unmounts the overlay and throws its changes away.
+func (o *overlay) drop() error {
+	if err := o.unmount(); err != nil {
+		return err
+	}
+	return os.RemoveAll(o.dir)
 }
 
 // applyUpper moves the upper layer's entries onto lower.

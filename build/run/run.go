@@ -85,6 +85,7 @@ func (x Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 	// On cancel the group gets SIGTERM, then SIGKILL after a grace period:
 	// mage gives a target only 5 s after Ctrl-C, and the mounts must be
 	// released within that time.
+	grace := KillGrace
 	exited := make(chan struct{})
 	defer close(exited)
 	cmd.Cancel = func() error {
@@ -92,13 +93,13 @@ func (x Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 		go func() {
 			select {
 			case <-exited:
-			case <-time.After(KillGrace):
+			case <-time.After(grace):
 				syscall.Kill(-pgid, syscall.SIGKILL)
 			}
 		}()
 		return syscall.Kill(-pgid, syscall.SIGTERM)
 	}
-	cmd.WaitDelay = KillGrace + time.Second
+	cmd.WaitDelay = grace + time.Second
 
 	var stdout bytes.Buffer
 	tail := &tailWriter{max: 40}
