@@ -33,7 +33,7 @@ func TestE2ECtrlCThroughMage(t *testing.T) {
 	if strings.Contains(out, "cleanup timeout exceeded") || strings.Contains(out, "exit forced") {
 		t.Errorf("the build did not clean up within mage's 5 s:\n%s", tail(out, 20))
 	}
-	checkInterruptedInInstall(t, cfg, err, "Ctrl-C")
+	checkInterrupted(t, cfg, err, "Ctrl-C")
 }
 
 func tail(s string, n int) string {
