@@ -115,7 +115,9 @@ func List(dir string) ([]string, error) {
 	}
 	var names []string
 	for _, m := range matches {
-		names = append(names, strings.TrimSuffix(filepath.Base(m), ".yaml"))
+		if n := strings.TrimSuffix(filepath.Base(m), ".yaml"); !IsSettingsFile(n) {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	return names, nil
