@@ -5,6 +5,7 @@ package ostreeops
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -285,4 +286,200 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// Publishing: an archive-mode repository that clients pull from over HTTP
+// (package publish).
+
+// PullLocalCommits copies commit and up to depth of its parents (as far as
+// they exist in from) from another local repository, without moving refs.
+func (r Repo) PullLocalCommits(ctx context.Context, from, commit string, depth int) error {
+	_, err := r.ostree(ctx, true, "pull-local", "--depth="+strconv.Itoa(depth), from, commit)
+	return err
+}
+
+// HasCommit reports whether a commit object is present.
+func (r Repo) HasCommit(commit string) bool {
+	if !checksumRE.MatchString(commit) {
+		return false
+	}
+	_, err := os.Stat(r.CommitObject(commit))
+	return err == nil
+}
+
+// HasDetachedMetadata reports whether a commit carries detached metadata
+// (where GPG signatures live).
+func (r Repo) HasDetachedMetadata(commit string) bool {
+	_, err := os.Stat(strings.TrimSuffix(r.CommitObject(commit), ".commit") + ".commitmeta")
+	return err == nil
+}
+
+// Commits lists every commit object in the repository, reachable or not.
+func (r Repo) Commits() ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(r.Path, "objects", "*", "*.commit"))
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range matches {
+		sum := filepath.Base(filepath.Dir(m)) + strings.TrimSuffix(filepath.Base(m), ".commit")
+		if checksumRE.MatchString(sum) {
+			out = append(out, sum)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// GPGSign adds a GPG signature by keyID (from the GnuPG home, "" for the
+// default) to a commit's detached metadata.
+func (r Repo) GPGSign(ctx context.Context, commit, keyID, home string) error {
+	args := []string{"gpg-sign"}
+	if home != "" {
+		args = append(args, "--gpg-homedir="+home)
+	}
+	_, err := r.ostree(ctx, true, append(args, commit, keyID)...)
+	return err
+}
+
+// SetRef points ref at commit, creating or moving it.
+func (r Repo) SetRef(ctx context.Context, ref, commit string) error {
+	_, err := r.ostree(ctx, true, "refs", "--force", "--create="+ref, commit)
+	return err
+}
+
+// LocalRefs lists the repository's own refs (not remote ones), sorted.
+func (r Repo) LocalRefs(ctx context.Context) ([]string, error) {
+	out, err := r.ostree(ctx, true, "refs")
+	if err != nil {
+		return nil, err
+	}
+	var refs []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.Contains(l, ":") {
+			refs = append(refs, l)
+		}
+	}
+	sort.Strings(refs)
+	return refs, nil
+}
+
+// Delta is one static delta, from one commit to another.
+type Delta struct{ From, To string }
+
+func (d Delta) String() string { return d.From + "-" + d.To }
+
+// StaticDeltaGenerate makes the static delta from one commit to another.
+func (r Repo) StaticDeltaGenerate(ctx context.Context, d Delta) error {
+	_, err := r.ostree(ctx, true, "static-delta", "generate", "--from="+d.From, "--to="+d.To)
+	return err
+}
+
+// StaticDeltas lists the repository's static deltas (from-scratch ones,
+// which have no From, are skipped).
+func (r Repo) StaticDeltas(ctx context.Context) ([]Delta, error) {
+	out, err := r.ostree(ctx, true, "static-delta", "list")
+	if err != nil {
+		return nil, err
+	}
+	var ds []Delta
+	for _, l := range strings.Split(string(out), "\n") {
+		from, to, ok := strings.Cut(strings.TrimSpace(l), "-")
+		if ok && checksumRE.MatchString(from) && checksumRE.MatchString(to) {
+			ds = append(ds, Delta{from, to})
+		}
+	}
+	return ds, nil
+}
+
+// StaticDeltaDelete removes a static delta.
+func (r Repo) StaticDeltaDelete(ctx context.Context, d Delta) error {
+	_, err := r.ostree(ctx, true, "static-delta", "delete", d.String())
+	return err
+}
+
+// StaticDeltaDir is where a delta's superblock and parts are:
+// deltas/FROM[:2]/FROM[2:]-TO with both checksums in ostree's modified
+// base64 (no padding, '/' written as '_').
+func (r Repo) StaticDeltaDir(d Delta) string {
+	from, to := mbase64(d.From), mbase64(d.To)
+	return filepath.Join(r.Path, "deltas", from[:2], from[2:]+"-"+to)
+}
+
+func mbase64(checksum string) string {
+	raw, _ := hex.DecodeString(checksum)
+	return strings.ReplaceAll(base64.RawStdEncoding.EncodeToString(raw), "/", "_")
+}
+
+// StaticDeltaSize is the size in bytes of a delta's files.
+func (r Repo) StaticDeltaSize(d Delta) int64 {
+	var n int64
+	filepath.WalkDir(r.StaticDeltaDir(d), func(_ string, e os.DirEntry, err error) error {
+		if err == nil && e.Type().IsRegular() {
+			if fi, err := e.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
+
+// PruneRefs deletes every commit not within depth parents of a ref, and the
+// objects only they held.
+func (r Repo) PruneRefs(ctx context.Context, depth int) error {
+	_, err := r.ostree(ctx, true, "prune", "--refs-only", "--depth="+strconv.Itoa(depth))
+	return err
+}
+
+// UpdateSummary regenerates the summary (which also reindexes static
+// deltas), signed by keyID from the GnuPG home when keyID is not "".
+func (r Repo) UpdateSummary(ctx context.Context, keyID, home string) error {
+	args := []string{"summary", "--update"}
+	if keyID != "" {
+		args = append(args, "--gpg-sign="+keyID)
+		if home != "" {
+			args = append(args, "--gpg-homedir="+home)
+		}
+	}
+	_, err := r.ostree(ctx, true, args...)
+	return err
+}
+
+// ArchiveCommitSize is what a full pull of commit from an archive-mode
+// repository transfers: the commit, its detached metadata and every
+// distinct object its tree reaches, as stored.
+func (r Repo) ArchiveCommitSize(ctx context.Context, commit string) (int64, error) {
+	out, err := r.ostree(ctx, true, "ls", "-R", "-C", commit)
+	if err != nil {
+		return 0, err
+	}
+	objects := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 6 {
+			continue
+		}
+		if strings.HasPrefix(f[0], "d") {
+			objects[f[4]+".dirtree"], objects[f[5]+".dirmeta"] = true, true
+		} else {
+			objects[f[4]+".filez"] = true
+		}
+	}
+	base := strings.TrimSuffix(r.CommitObject(commit), ".commit")
+	size := fileSize(base+".commit") + fileSize(base+".commitmeta")
+	for o := range objects {
+		if len(o) > 2 {
+			size += fileSize(filepath.Join(r.Path, "objects", o[:2], o[2:]))
+		}
+	}
+	return size, nil
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
