@@ -75,7 +75,7 @@ func (b *variantBuild) bootstrap(ctx context.Context, root string) error {
 	}
 	defer unlock()
 	args := bootstrapArgs(v, root, b.cfg.DebsDir, hook)
-	_, err = b.cfg.Runner.Run(ctx, run.Cmd{Args: args, Env: []string{DebsEnv + "=" + b.cfg.DebsDir}})
+	_, err = b.cfg.Runner.Run(ctx, run.Cmd{Args: args, Env: append([]string{DebsEnv + "=" + b.cfg.DebsDir}, b.epochEnv()...)})
 	if err != nil {
 		return fmt.Errorf("%s of %s from %s failed (check the suite and mirror in %s): %w", v.Bootstrap, v.Suite, v.Mirror, v.File, err)
 	}

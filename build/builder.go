@@ -551,7 +551,7 @@ func (b *variantBuild) incrementalBase(st step, parent string) (string, []string
 	for _, f := range preimage(st, b.v, parent, b.tools, b.lock).Fields() {
 		cur[f.Label] = f.Value
 	}
-	for _, same := range []string{"parent", "mirror", "sources", "recommends"} {
+	for _, same := range []string{"parent", "mirror", "sources", "recommends", "source-date-epoch"} {
 		if prev[same] != cur[same] {
 			return parent, nil
 		}

@@ -22,6 +22,7 @@ import (
 type fakeRunner struct {
 	mu      sync.Mutex
 	calls   []string
+	cmds    []run.Cmd // every command, with its environment
 	mounted map[string]bool
 	real    run.Runner
 	// blockOn makes a command matching it wait until the context ends.
@@ -61,6 +62,7 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 	line := c.String()
 	f.mu.Lock()
 	f.calls = append(f.calls, line)
+	f.cmds = append(f.cmds, c)
 	f.mu.Unlock()
 	if f.blockOn != "" && strings.Contains(line, f.blockOn) {
 		f.started <- struct{}{}
@@ -180,6 +182,9 @@ func fakeInChroot(root string, args []string) error {
 			if p == "ostree-boot" {
 				os.MkdirAll(filepath.Join(root, "usr/lib/dracut/modules.d/98ostree"), 0o755)
 			}
+			if err := fakePackageFiles(root, p); err != nil {
+				return err
+			}
 		}
 		return nil
 	case args[0] == "dracut":
@@ -189,7 +194,46 @@ func fakeInChroot(root string, args []string) error {
 }
 
 // universe is what the fake archive has, at one version each.
-var universe = []string{"hello", "zsh", "tree", "linux-image-amd64", "ostree-boot", "dracut", "fills-disk"}
+var universe = []string{"hello", "zsh", "tree", "linux-image-amd64", "ostree-boot", "dracut", "fills-disk", "openssh-server", "ssl-cert", "leaky-key"}
+
+// fakePackageFiles plays what some packages leave in a tree: openssh-server's
+// postinst makes host keys, ssl-cert's a snakeoil pair, and leaky-key ships a
+// private key as one of its files (listed in its dpkg file list).
+func fakePackageFiles(root, pkg string) error {
+	files := map[string]string{}
+	switch pkg {
+	case "openssh-server":
+		files["usr/lib/systemd/system/sshd-keygen.service"] = "[Unit]\nConditionFirstBoot=yes\n"
+		for _, k := range []string{"rsa", "ecdsa", "ed25519"} {
+			files["etc/ssh/ssh_host_"+k+"_key"] = testOpenSSHKey
+			files["etc/ssh/ssh_host_"+k+"_key.pub"] = "ssh-" + k + " AAAA root@builder\n"
+		}
+	case "ssl-cert":
+		files["usr/sbin/make-ssl-cert"] = "#!/bin/sh\n"
+		files["etc/ssl/private/ssl-cert-snakeoil.key"] = testPEMKey
+		files["etc/ssl/certs/ssl-cert-snakeoil.pem"] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	case "leaky-key":
+		files["usr/share/leaky-key/server.key"] = testPEMKey
+		files["var/lib/dpkg/info/leaky-key.list"] = "/.\n/usr\n/usr/share/leaky-key\n/usr/share/leaky-key/server.key\n"
+	}
+	for p, body := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(body), 0o600); err != nil {
+			return err
+		}
+	}
+	if pkg == "ssl-cert" {
+		return os.Symlink("ssl-cert-snakeoil.pem", filepath.Join(root, "etc/ssl/certs/4a5b6c7d.0"))
+	}
+	return nil
+}
+
+const (
+	testPEMKey     = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
+	testOpenSSHKey = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n"
+)
 
 // fakeHostApt plays the resolver's apt-get with a private APT_CONFIG.
 func fakeHostApt(c run.Cmd) ([]byte, error) {

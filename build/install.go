@@ -96,14 +96,14 @@ func (b *variantBuild) installIn(ctx context.Context, c *chroot, layer *variants
 		return err
 	}
 	if !b.freshLists || len(sources) > 0 {
-		if _, err := c.run(ctx, aptEnv, "apt-get", "update", "-q", "--error-on=any"); err != nil {
+		if _, err := c.run(ctx, append(b.epochEnv(), aptEnv...), "apt-get", "update", "-q", "--error-on=any"); err != nil {
 			return fmt.Errorf("apt-get update from %s failed: %w", b.v.Mirror, err)
 		}
 	}
 	if len(locked) == 0 {
 		return nil // everything this layer asks for is installed below it
 	}
-	if _, err := c.run(ctx, aptEnv, aptInstallArgs(layer.Recommends, locked)...); err != nil {
+	if _, err := c.run(ctx, append(b.epochEnv(), aptEnv...), aptInstallArgs(layer.Recommends, locked)...); err != nil {
 		return fmt.Errorf("installing the packages of %s failed%s: %w", layer.File, aptReason(err.Error()), err)
 	}
 	return nil

@@ -88,6 +88,7 @@ func (s *Session) ensureLocked(ctx context.Context, vs []*variants.Variant, forc
 			installed = variants.DedupeSet(append(installed, e.Packages...))
 		}
 	}
+	s.lock.SetEpoch() // a new lock's epoch: the newest Release date just read
 	if err := s.lock.Write(s.cfg.VariantsDir); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", variants.LockFile, err)
 	}

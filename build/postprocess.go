@@ -15,7 +15,7 @@ import (
 // Postprocess makes an installed tree deployable and bootable by OSTree; see
 // ../shared/notes/ostree-layout.md. Bump postprocessSchema whenever what it
 // does changes, so cached results are not reused.
-const postprocessSchema = 2
+const postprocessSchema = 3 // 3: machine secrets stripped, the guard, SOURCE_DATE_EPOCH
 
 const tmpfilesConf = "usr/lib/tmpfiles.d/debian-atomic.conf"
 
@@ -46,12 +46,24 @@ func (b *variantBuild) postprocess(ctx context.Context, root string) error {
 			return err
 		}
 	}
-	for _, f := range []func(string) error{cleanBuildLeftovers, installGrubScript, moveDpkgDatabase, moveStateToVar, varToTmpfiles, moveEtc, topLevel} {
+	if err := cleanBuildLeftovers(root); err != nil {
+		return fmt.Errorf("postprocess: %w", err)
+	}
+	removed, err := stripMachineSecrets(root)
+	if err != nil {
+		return fmt.Errorf("postprocess: removing machine-unique files: %w", err)
+	}
+	if len(removed) > 0 {
+		b.cfg.Log.Info().Str("variant", b.v.Name).Strs("removed", removed).
+			Msg("postprocess: removed machine-unique keys and secrets; each machine makes its own at boot")
+	}
+	for _, f := range []func(string) error{installGrubScript, moveDpkgDatabase, moveStateToVar, varToTmpfiles, moveEtc, topLevel} {
 		if err := f(root); err != nil {
 			return fmt.Errorf("postprocess: %w", err)
 		}
 	}
-	return nil
+	// The guard: the stored tree is what every commit of it ships.
+	return b.guardSecrets(root)
 }
 
 // singleKernel returns the one kernel version in usr/lib/modules, "" for a
@@ -82,7 +94,7 @@ func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
 		return fmt.Errorf("postprocess: the tree has a kernel but no dracut ostree module: add the packages dracut and ostree-boot to %s", b.v.File)
 	}
 	return inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
-		_, err := c.run(ctx, nil, "dracut", "--force", "--no-hostonly", "--reproducible",
+		_, err := c.run(ctx, b.epochEnv(), "dracut", "--force", "--no-hostonly", "--reproducible",
 			"--add", "ostree", "--kver", kver, "/usr/lib/modules/"+kver+"/initramfs.img")
 		if err != nil {
 			return fmt.Errorf("postprocess: dracut for kernel %s failed: %w", kver, err)
@@ -122,9 +134,9 @@ func moveKernel(root, kver string) error {
 func cleanBuildLeftovers(root string) error {
 	for _, p := range []string{
 		"var/cache/apt", "var/lib/apt/lists", "var/cache/debconf/templates.dat-old",
-		"var/cache/debconf/config.dat-old", "var/lib/dbus/machine-id", "usr/sbin/policy-rc.d",
+		"var/cache/debconf/config.dat-old", "usr/sbin/policy-rc.d",
 		"var/log", "var/cache/ldconfig/aux-cache", "var/lib/dpkg/status-old",
-		"var/lib/dpkg/available-old", "var/lib/systemd/random-seed", "etc/hostname",
+		"var/lib/dpkg/available-old", "etc/hostname",
 	} {
 		if err := os.RemoveAll(filepath.Join(root, p)); err != nil {
 			return err

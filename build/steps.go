@@ -1,6 +1,8 @@
 package build
 
 import (
+	"strconv"
+
 	"github.com/debian-atomic/builder/cache"
 	"github.com/debian-atomic/builder/variants"
 )
@@ -18,10 +20,21 @@ var Steps = []string{StepBootstrap, StepInstall, StepPostprocess, StepCommit}
 
 // Schema versions: bump one when its step's behaviour changes.
 const (
-	bootstrapSchema = 2
-	installSchema   = 2
+	bootstrapSchema = 3 // 3: SOURCE_DATE_EPOCH
+	installSchema   = 3
 	commitSchema    = 2
 )
+
+// epochEnv sets SOURCE_DATE_EPOCH from the lock for the commands that make a
+// tree: mmdebstrap, dpkg's maintainer scripts (shadow's last-change days),
+// dracut (--reproducible clamps file times to it). Without an epoch (an
+// empty lock) commands see none.
+func (b *variantBuild) epochEnv() []string {
+	if b.lock == nil || b.lock.SourceDateEpoch == 0 {
+		return nil
+	}
+	return []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(b.lock.SourceDateEpoch, 10)}
+}
 
 // tools are host tool versions that go into keys.
 type tools map[string]string
@@ -67,17 +80,21 @@ func preimage(s step, v *variants.Variant, parent string, t tools, lock *variant
 			Add("suite", base.Suite).
 			Add("architecture", base.Architecture).
 			AddList("components", base.Components).
-			AddSet("locked-packages", lock.Bootstraps[base.BootstrapID()])
+			AddSet("locked-packages", lock.Bootstraps[base.BootstrapID()]).
+			Add("source-date-epoch", epoch(lock))
 	case StepInstall:
 		return cache.NewPreimage(s.kind, installSchema).
 			Add("parent", parent).
 			AddSet("sources", sourcesUpTo(s.layer)).
 			Add("recommends", boolString(s.layer.Recommends)).
 			AddSet("packages", s.layer.Packages).
-			AddSet("locked-packages", lock.Variants[s.layer.Name].Packages)
+			AddSet("locked-packages", lock.Variants[s.layer.Name].Packages).
+			Add("source-date-epoch", epoch(lock))
 	case StepPostprocess:
 		return cache.NewPreimage(s.kind, postprocessSchema).
-			Add("parent", parent)
+			Add("parent", parent).
+			Add("source-date-epoch", epoch(lock)).
+			AddList("allowed-secrets", v.AllowedSecretPaths())
 	case StepCommit:
 		return cache.NewPreimage(s.kind, commitSchema).
 			Add("parent", parent).
@@ -92,6 +109,13 @@ func preimage(s step, v *variants.Variant, parent string, t tools, lock *variant
 			AddMap("metadata", v.Metadata)
 	}
 	panic("unknown step " + s.kind)
+}
+
+func epoch(lock *variants.Lock) string {
+	if lock == nil {
+		return "0"
+	}
+	return strconv.FormatInt(lock.SourceDateEpoch, 10)
 }
 
 // sourcesUpTo is the extra apt sources a layer installs with: its own and

@@ -127,3 +127,18 @@ func (s Source) Line(url string) string {
 	}
 	return strings.TrimSpace(fmt.Sprintf("deb %s%s %s %s", opt, url, s.Suite, strings.Join(s.Components, " ")))
 }
+
+// AllowedSecretPaths is every path the guard lets pass for v: its own
+// allowed secrets and those of the layers under it, sorted.
+func (v *Variant) AllowedSecretPaths() []string {
+	var out []string
+	for _, l := range v.Layers() {
+		for p := range l.AllowedSecrets {
+			if !slices.Contains(out, p) {
+				out = append(out, p)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/debian-atomic/builder/cache"
 )
@@ -25,6 +26,13 @@ type Lock struct {
 	Archives   map[string]ArchiveState `json:"archives"`   // Release file (apt's list name) -> state
 	Bootstraps map[string][]string     `json:"bootstraps"` // bootstrap id -> "name version arch"
 	Variants   map[string]LockedLayer  `json:"variants"`
+	// SourceDateEpoch is the SOURCE_DATE_EPOCH every build step gets, so
+	// that dates written while building (dracut's file times, shadow's
+	// last-change days) come from the lock, not the clock. It is set once,
+	// to the newest Release date when the lock is first made, and kept by
+	// `mage update`: a changing epoch would rebuild every layer, and an
+	// incremental install would differ from a fresh one.
+	SourceDateEpoch int64 `json:"source-date-epoch,omitempty"`
 }
 
 // ArchiveState identifies one Release file.
@@ -67,7 +75,32 @@ func ReadLock(dir string) (*Lock, error) {
 	if l.Variants == nil {
 		l.Variants = map[string]LockedLayer{}
 	}
+	l.SetEpoch()
 	return l, nil
+}
+
+// SetEpoch gives a lock without a SourceDateEpoch the newest Release date it
+// records; a lock that has one keeps it.
+func (l *Lock) SetEpoch() {
+	if l.SourceDateEpoch != 0 {
+		return
+	}
+	for _, a := range l.Archives {
+		if t, err := ParseReleaseDate(a.Date); err == nil && t.Unix() > l.SourceDateEpoch {
+			l.SourceDateEpoch = t.Unix()
+		}
+	}
+}
+
+// ParseReleaseDate reads a Release file's Date field (RFC 2822, as the
+// archive writes it: "Sat, 08 Nov 2025 09:09:53 UTC").
+func ParseReleaseDate(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC1123, time.RFC1123Z, "Mon, 2 Jan 2006 15:04:05 MST", "Mon, 2 Jan 2006 15:04:05 -0700"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("unreadable Release date %q", s)
 }
 
 // Write stores the lock atomically: a temporary file renamed over the old one.

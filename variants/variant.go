@@ -50,6 +50,10 @@ type Variant struct {
 	OSName       string            // OSTree stateroot (os) name
 	Ref          string            // OSTree ref of the result
 	Metadata     map[string]string // extra commit metadata
+	// AllowedSecrets are private-key paths (as deployed: /etc/...) this
+	// variant ships on purpose, each with the reason; the commit guard
+	// lets them pass. A child's add to its parent's.
+	AllowedSecrets map[string]string
 }
 
 // Error is one problem in a variant file.
@@ -97,11 +101,12 @@ var (
 	archRE      = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 	componentRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 	// Debian policy 5.6.1: lower case letters, digits, + - . ; at least two characters.
-	packageRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{1,127}$`)
-	osNameRE   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-	refPartRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
-	metaKeyRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
-	kernelArgs = regexp.MustCompile(`^[A-Za-z0-9_.,:/=+@%-]{1,255}$`)
+	packageRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{1,127}$`)
+	osNameRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+	refPartRE    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
+	metaKeyRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
+	secretPathRE = regexp.MustCompile(`^/[A-Za-z0-9_.+@:,-][A-Za-z0-9_.+@:,/-]*$`)
+	kernelArgs   = regexp.MustCompile(`^[A-Za-z0-9_.,:/=+@%-]{1,255}$`)
 )
 
 // Reserved metadata keys are written by the builder itself.
@@ -208,6 +213,14 @@ func (v *Variant) validate(lines map[string]int, child bool) Errors {
 			bad("packages", "%q is listed twice", p)
 		}
 		seen[p] = true
+	}
+	for p, reason := range v.AllowedSecrets {
+		if !secretPathRE.MatchString(p) || p != filepath.Clean(p) || strings.Contains(p, "/../") {
+			bad("allowed-secrets", "%q is not an absolute, clean path in the deployed system (for example /etc/ssl/private/site.key)", p)
+		}
+		if strings.TrimSpace(reason) == "" {
+			bad("allowed-secrets", "%q needs a reason: say why every machine may share this key", p)
+		}
 	}
 	for _, k := range v.KernelArgs {
 		if !kernelArgs.MatchString(k) {
