@@ -19,6 +19,7 @@ import (
 
 	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/image"
+	"github.com/debian-atomic/builder/publish"
 )
 
 // Build builds variants into the output repository.
@@ -236,4 +237,71 @@ func Bench(ctx context.Context) error {
 	}
 	fmt.Print(build.BenchTable(res))
 	return nil
+}
+
+// Publish brings built variants into the signed, static publish repository (.cache/publish, or DEBIAN_ATOMIC_PUBLISH).
+type Publish mg.Namespace
+
+// Aliases: `mage publish` publishes every built variant.
+var Aliases = map[string]interface{}{"publish": Publish.All}
+
+// All publishes every built variant: signed commits, a static delta from the previously published one, pruning, a signed summary.
+func (Publish) All(ctx context.Context) error {
+	return publishVariants(ctx)
+}
+
+// Variant publishes variant NAME's built commit.
+func (Publish) Variant(ctx context.Context, name string) error {
+	return publishVariants(ctx, name)
+}
+
+func publishVariants(ctx context.Context, names ...string) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	cfg := config()
+	s, err := publish.LoadSettings(cfg.VariantsDir)
+	if err != nil {
+		return err
+	}
+	rep, err := publish.Publish(ctx, cfg, s, names)
+	if err != nil {
+		return err
+	}
+	fmt.Print(rep.Text())
+	return nil
+}
+
+// Keygen makes the GPG key publishing signs with (in .cache/gnupg, or the settings' gnupg-home) and exports its public key beside the published repository.
+func Keygen(ctx context.Context) error {
+	cfg := config()
+	s, err := publish.LoadSettings(cfg.VariantsDir)
+	if err != nil {
+		return err
+	}
+	k, err := publish.Keygen(ctx, cfg, s)
+	if err != nil {
+		return err
+	}
+	state := "made"
+	if !k.Created {
+		state = "already there, kept"
+	}
+	fmt.Printf("signing key %s (%s) in %s\npublic key for clients: %s\n", k.ID, state, k.Home, k.PublicKey)
+	return nil
+}
+
+// Serve serves the published repository over HTTP on 127.0.0.1:8180 (DEBIAN_ATOMIC_SERVE=ADDR:PORT moves it) until Ctrl-C.
+func Serve(ctx context.Context) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	cfg := config()
+	s, err := publish.LoadSettings(cfg.VariantsDir)
+	if err != nil {
+		return err
+	}
+	addr := os.Getenv(publish.ServeEnv)
+	if addr == "" {
+		addr = publish.DefaultServeAddr
+	}
+	return publish.Serve(ctx, s.RepoDir(cfg), addr, cfg.Log)
 }
