@@ -53,7 +53,7 @@ func All(ctx context.Context) error {
 	return err
 }
 
-// Update locks every variant afresh from the archive (variants/variants.lock) and prints what changed.
+// Update locks every variant afresh from the archive (variants/variants.lock) and prints what changed, marking security fixes "(security)".
 func Update(ctx context.Context) error {
 	ctx, stop := signals(ctx)
 	defer stop()
@@ -65,7 +65,7 @@ func Update(ctx context.Context) error {
 		fmt.Println("no locked package changed")
 	}
 	for _, c := range changes {
-		fmt.Printf("%s:\n", c.Variant)
+		fmt.Printf("%s: %d changed, %d from the security archive\n", c.Variant, len(c.Changes), c.Security)
 		for _, l := range c.Changes {
 			fmt.Printf("  %s\n", l)
 		}

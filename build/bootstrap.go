@@ -32,7 +32,10 @@ find "$DEBIAN_ATOMIC_DEBS" -maxdepth 1 -name '*.deb' -exec cp -l -f -t "$dest/" 
 const mmdebstrapDpkgConf = "etc/dpkg/dpkg.cfg.d/99mmdebstrap"
 
 // bootstrapArgs is the bootstrap tool's command line for v into root.
-func bootstrapArgs(v *variants.Variant, root, debs, hook string) []string {
+// mmdebstrap reads every suite from sources, a deb822 file of the build's
+// mirrors (pasted into the tree, where bootstrap replaces it); debootstrap
+// takes one suite and mirror, and bootstrap brings the rest.
+func bootstrapArgs(v *variants.Variant, root, debs, hook, sources string) []string {
 	comps := strings.Join(v.Components, ",")
 	switch v.Bootstrap {
 	case variants.Debootstrap:
@@ -49,7 +52,7 @@ func bootstrapArgs(v *variants.Variant, root, debs, hook string) []string {
 			// mmdebstrap leaves the setting in the tree; bootstrap removes it.
 			"--dpkgopt=force-unsafe-io",
 			"--setup-hook=" + hook,
-			v.Suite, root, v.Mirror}
+			v.Suite, root, sources}
 	}
 }
 
@@ -74,10 +77,14 @@ func (b *variantBuild) bootstrap(ctx context.Context, root string) error {
 		return err
 	}
 	defer unlock()
-	args := bootstrapArgs(v, root, b.cfg.DebsDir, hook)
+	sources := filepath.Join(filepath.Dir(hook), v.Name+".sources")
+	if err := os.WriteFile(sources, []byte(v.BuildSources()), 0o644); err != nil {
+		return err
+	}
+	args := bootstrapArgs(v, root, b.cfg.DebsDir, hook, sources)
 	_, err = b.cfg.Runner.Run(ctx, run.Cmd{Args: args, Env: append([]string{DebsEnv + "=" + b.cfg.DebsDir}, b.epochEnv()...)})
 	if err != nil {
-		return fmt.Errorf("%s of %s from %s failed (check the suite and mirror in %s): %w", v.Bootstrap, v.Suite, v.Mirror, v.File, err)
+		return fmt.Errorf("%s of %s from %s failed (check the suite and mirrors in %s): %w", v.Bootstrap, strings.Join(v.Suites(), ", "), v.Mirror, v.File, err)
 	}
 	if err := harvestDebs(filepath.Join(root, "var", "cache", "apt", "archives"), b.cfg.DebsDir); err != nil {
 		return err
@@ -85,7 +92,86 @@ func (b *variantBuild) bootstrap(ctx context.Context, root string) error {
 	if err := os.Remove(filepath.Join(root, mmdebstrapDpkgConf)); err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	return checkAgainstLock(root, b.lock.Bootstraps[v.Layers()[0].BootstrapID()])
+	if err := writeSystemSources(root, v); err != nil {
+		return err
+	}
+	locked := b.lock.Bootstraps[v.Layers()[0].BootstrapID()]
+	if v.Bootstrap == variants.Debootstrap && len(v.Suites()) > 1 {
+		if err := b.upgradeToLock(ctx, root, locked); err != nil {
+			return err
+		}
+	}
+	return checkAgainstLock(root, locked)
+}
+
+// writeSystemSources leaves the tree one apt sources file, the committed
+// system's: /etc/apt/sources.list.d/debian.sources with the variant's
+// suites. What the bootstrap tool wrote (a sources.list naming the build's
+// mirror, mmdebstrap's 0000*.sources) goes, so apt on a deployed machine
+// sees the same suites the image was built from, and nothing else.
+func writeSystemSources(root string, v *variants.Variant) error {
+	dir := filepath.Join(root, filepath.Dir(variants.SourcesFile))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(root, "etc/apt/sources.list")); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	old, _ := os.ReadDir(dir)
+	for _, e := range old {
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(filepath.Join(root, variants.SourcesFile), []byte(v.SystemSources()), 0o644)
+}
+
+// upgradeToLock installs the locked versions of the bootstrap's packages
+// that debootstrap, which reads the suite alone, installed older: fixes from
+// SUITE-updates and SUITE-security, as mmdebstrap's bootstrap has them.
+func (b *variantBuild) upgradeToLock(ctx context.Context, root string, locked []string) error {
+	status, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status"))
+	if err != nil {
+		return fmt.Errorf("the bootstrap left no dpkg status: %w", err)
+	}
+	have := map[string]string{}
+	for _, p := range installedPackages(status) {
+		have[p[0]+":"+p[2]] = p[1]
+	}
+	var newer []string
+	for _, e := range locked {
+		if f := strings.Fields(e); len(f) == 3 {
+			if ver, ok := have[f[0]+":"+f[2]]; ok && ver != f[1] {
+				newer = append(newer, e)
+			}
+		}
+	}
+	if len(newer) == 0 {
+		return nil
+	}
+	b.cfg.Log.Info().Int("packages", len(newer)).Strs("suites", b.v.Suites()).Msg("bringing debootstrap's packages to the locked versions")
+	return inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
+		if err := c.blockServices(); err != nil {
+			return err
+		}
+		if err := c.withHostResolver(); err != nil {
+			return err
+		}
+		if err := c.bind(ctx, b.cfg.DebsDir, "var/cache/apt/archives"); err != nil {
+			return err
+		}
+		if err := c.withBuildSources(ctx, b.v); err != nil {
+			return err
+		}
+		env := append(b.epochEnv(), aptEnv...)
+		if _, err := c.run(ctx, env, "apt-get", "update", "-q", "--error-on=any"); err != nil {
+			return fmt.Errorf("apt-get update from %s failed: %w", strings.Join(b.v.Suites(), ", "), err)
+		}
+		if _, err := c.run(ctx, env, aptInstallArgs(false, newer)...); err != nil {
+			return fmt.Errorf("upgrading debootstrap's packages to the locked versions failed%s: %w", aptReason(err.Error()), err)
+		}
+		return nil
+	})
 }
 
 // checkAgainstLock fails when the bootstrap installed other versions than

@@ -91,6 +91,9 @@ func (b *variantBuild) installIn(ctx context.Context, c *chroot, layer *variants
 	if err := c.bind(ctx, b.cfg.DebsDir, "var/cache/apt/archives"); err != nil {
 		return err
 	}
+	if err := c.withBuildSources(ctx, b.v); err != nil {
+		return err
+	}
 	sources := sourcesUpTo(layer)
 	if err := c.withSources(ctx, sources); err != nil {
 		return err
@@ -106,6 +109,47 @@ func (b *variantBuild) installIn(ctx context.Context, c *chroot, layer *variants
 	if _, err := c.run(ctx, append(b.epochEnv(), aptEnv...), aptInstallArgs(layer.Recommends, locked)...); err != nil {
 		return fmt.Errorf("installing the packages of %s failed%s: %w", layer.File, aptReason(err.Error()), err)
 	}
+	return nil
+}
+
+// withBuildSources points the tree's apt at the mirrors this build reads
+// for the step: the committed debian.sources names the system's mirrors,
+// and the build may read others (DEBIAN_ATOMIC_MIRROR, the host's mirror, a
+// file: mirror bind-mounted into the tree). The system's file is put back
+// on every exit path; when the mirrors are the same nothing changes.
+func (c *chroot) withBuildSources(ctx context.Context, v *variants.Variant) error {
+	urls := []string{v.Mirror, v.SecurityMirror}
+	for i, u := range urls {
+		if !strings.HasPrefix(u, "file://") {
+			continue
+		}
+		inside := fmt.Sprintf("run/debian-atomic/mirror-%d", i)
+		if err := c.bind(ctx, strings.TrimPrefix(u, "file://"), inside); err != nil {
+			return fmt.Errorf("making %s visible in the tree: %w", u, err)
+		}
+		urls[i] = "file:/" + inside
+	}
+	text := v.DebianSources(urls[0], urls[1], variants.DebianKeyring)
+	path := filepath.Join(c.root, variants.SourcesFile)
+	old, err := os.ReadFile(path)
+	if err == nil && string(old) == text {
+		return nil
+	}
+	had := err == nil
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	os.Remove(path) // never write through a link in the tree
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		return err
+	}
+	c.undo = append(c.undo, func() error {
+		if had {
+			os.Remove(path)
+			return os.WriteFile(path, old, 0o644)
+		}
+		return os.Remove(path)
+	})
 	return nil
 }
 

@@ -11,7 +11,9 @@ import (
 // LockChange is how one variant's locked package set changed.
 type LockChange struct {
 	Variant string   `json:"variant"`
-	Changes []string `json:"changes"` // +added, -removed, " name old -> new"
+	Changes []string `json:"changes"` // +added, -removed, " name old -> new"; new versions from the security archive end in " (security)", from a -updates suite in " (updates)"
+	// Security counts the changes marked (security).
+	Security int `json:"security"`
 }
 
 // ensureLocked resolves, from the archive, every layer of vs that the lock
@@ -40,7 +42,7 @@ func (s *Session) ensureLocked(ctx context.Context, vs []*variants.Variant, forc
 		if cached, ok := resolvers[r.dir]; ok {
 			return cached, nil
 		}
-		s.cfg.Log.Info().Str("mirror", base.Mirror).Str("suite", base.Suite).Msg("reading the archive's package lists to lock package versions")
+		s.cfg.Log.Info().Str("mirror", base.Mirror).Strs("suites", base.Suites()).Msg("reading the archive's package lists to lock package versions")
 		if err := r.update(ctx); err != nil {
 			return nil, err
 		}
@@ -92,14 +94,67 @@ func (s *Session) ensureLocked(ctx context.Context, vs []*variants.Variant, forc
 	if err := s.lock.Write(s.cfg.VariantsDir); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", variants.LockFile, err)
 	}
+	origins := map[string]string{}
+	for _, r := range resolvers {
+		for k, p := range r.origins {
+			origins[k] = p
+		}
+	}
 	var changes []LockChange
 	for _, v := range vs {
-		if d := variants.PackageDiff(before[v.Name], s.lock.FullSet(v)); len(d) > 0 {
-			changes = append(changes, LockChange{Variant: v.Name, Changes: d})
-			s.cfg.Log.Info().Str("variant", v.Name).Int("changes", len(d)).Msg("locked packages changed: " + summarize(d, 8))
+		full := s.lock.FullSet(v)
+		if force {
+			sec, upd := countPockets(full, origins)
+			s.cfg.Log.Info().Str("variant", v.Name).Int("packages", len(full)).Int("security", sec).Int("updates", upd).
+				Msgf("%d of %d locked packages come from the security archive, %d from %s-updates", sec, len(full), upd, v.Suite)
+		}
+		if d := variants.PackageDiff(before[v.Name], full); len(d) > 0 {
+			c := markPockets(LockChange{Variant: v.Name, Changes: d}, origins)
+			changes = append(changes, c)
+			s.cfg.Log.Info().Str("variant", v.Name).Int("changes", len(d)).Int("security", c.Security).Msg("locked packages changed: " + summarize(c.Changes, 8))
 		}
 	}
 	return changes, nil
+}
+
+// markPockets appends " (security)" or " (updates)" to the changes whose new
+// version came from there; origins maps "name version" to the pocket.
+func markPockets(c LockChange, origins map[string]string) LockChange {
+	for i, l := range c.Changes {
+		if strings.HasPrefix(l, "-") {
+			continue
+		}
+		f := strings.Fields(l[1:]) // "name new" or "name old -> new"
+		if len(f) < 2 {
+			continue
+		}
+		switch origins[f[0]+" "+f[len(f)-1]] {
+		case variants.PocketSecurity:
+			c.Changes[i] = l + " (security)"
+			c.Security++
+		case variants.PocketUpdates:
+			c.Changes[i] = l + " (updates)"
+		}
+	}
+	return c
+}
+
+// countPockets counts the locked entries ("name version arch") whose version
+// came from the security archive and from a -updates suite.
+func countPockets(locked []string, origins map[string]string) (security, updates int) {
+	for _, e := range locked {
+		f := strings.Fields(e)
+		if len(f) != 3 {
+			continue
+		}
+		switch origins[f[0]+" "+f[1]] {
+		case variants.PocketSecurity:
+			security++
+		case variants.PocketUpdates:
+			updates++
+		}
+	}
+	return security, updates
 }
 
 func summarize(d []string, n int) string {

@@ -17,12 +17,19 @@ import (
 	"github.com/debian-atomic/builder/variants"
 )
 
+// archiveKeyring verifies the archive the resolver reads (a variable so that
+// tests can sign a local archive with a throwaway key).
+var archiveKeyring = variants.DebianKeyring
+
 // resolver answers "which packages, at which versions" with the host's apt
 // and a private configuration, downloading package lists but no package.
 type resolver struct {
 	runner run.Runner
 	dir    string // private apt root
 	conf   string // its APT_CONFIG
+	// origins says which resolved "name version" came from the security
+	// archive or a -updates suite (see pocketOf); others are absent.
+	origins map[string]string
 }
 
 // newResolver prepares a private apt root for a base variant's archive plus
@@ -39,7 +46,13 @@ func newResolver(cfg Config, base *variants.Variant, sources []string) (*resolve
 			return nil, err
 		}
 	}
-	lines := []string{fmt.Sprintf("deb %s %s %s", base.Mirror, base.Suite, strings.Join(base.Components, " "))}
+	// The archive's suites (with -updates and -security when followed), as
+	// the build's apt sees them, verified with the Debian archive keyring.
+	sources822 := base.DebianSources(base.Mirror, base.SecurityMirror, archiveKeyring)
+	if err := os.WriteFile(filepath.Join(dir, "etc/apt/sources.list.d/debian.sources"), []byte(sources822), 0o644); err != nil {
+		return nil, err
+	}
+	var lines []string
 	for _, s := range sources {
 		src, err := variants.ParseSource(s)
 		if err != nil {
@@ -53,18 +66,18 @@ func newResolver(cfg Config, base *variants.Variant, sources []string) (*resolve
 	conf := filepath.Join(dir, "apt.conf")
 	text := fmt.Sprintf(`Dir "%[1]s/";
 Dir::State::status "%[1]s/var/lib/dpkg/status";
-Dir::Etc::Trusted "/usr/share/keyrings/debian-archive-keyring.gpg";
+Dir::Etc::Trusted "%[3]s";
 Dir::Etc::TrustedParts "%[1]s/etc/apt/trusted.gpg.d/";
 APT::Architecture "%[2]s";
 APT::Architectures { "%[2]s"; };
 APT::Sandbox::User "root";
 Debug::NoLocking "true";
 Acquire::Languages "none";
-`, dir, base.Architecture)
+`, dir, base.Architecture, archiveKeyring)
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
-	return &resolver{runner: cfg.Runner, dir: dir, conf: conf}, nil
+	return &resolver{runner: cfg.Runner, dir: dir, conf: conf, origins: map[string]string{}}, nil
 }
 
 func (r *resolver) apt(ctx context.Context, args ...string) ([]byte, error) {
@@ -117,7 +130,7 @@ func (r *resolver) essential(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resolving the bootstrap's packages: %w", err)
 	}
-	return parseInst(out), nil
+	return r.parse(out), nil
 }
 
 // layer resolves what installing pkgs on top of installed adds or upgrades.
@@ -134,20 +147,70 @@ func (r *resolver) layer(ctx context.Context, installed, pkgs []string, recommen
 	if err != nil {
 		return nil, fmt.Errorf("resolving packages %s%s: %w", strings.Join(pkgs, " "), unknownPackages(err.Error()), err)
 	}
-	return parseInst(out), nil
+	return r.parse(out), nil
 }
 
-var instRE = regexp.MustCompile(`(?m)^Inst (\S+) (?:\[\S+\] )?\((\S+) .*\[([a-z0-9-]+)\]\)`)
+// parse reads apt-get -s output and remembers where each package comes from.
+func (r *resolver) parse(out []byte) []string {
+	for k, p := range parseOrigins(out) {
+		r.origins[k] = p
+	}
+	return parseInst(out)
+}
+
+// instRE reads apt-get -s lines such as
+// "Inst openssl [3.5.1-1] (3.5.1-1+deb13u1 Debian-Security:13/stable-security [amd64])":
+// name, version, the releases offering that version, architecture.
+var instRE = regexp.MustCompile(`(?m)^Inst (\S+) (?:\[\S+\] )?\((\S+) (.*)\[([a-z0-9-]+)\]\)`)
 
 // parseInst reads apt-get -s output: "name version arch" per installed package.
 func parseInst(out []byte) []string {
 	var pkgs []string
 	for _, m := range instRE.FindAllStringSubmatch(string(out), -1) {
 		name := strings.SplitN(m[1], ":", 2)[0]
-		pkgs = append(pkgs, name+" "+m[2]+" "+m[3])
+		pkgs = append(pkgs, name+" "+m[2]+" "+m[4])
 	}
 	sort.Strings(pkgs)
 	return pkgs
+}
+
+// parseOrigins maps "name version" to the pocket its version comes from,
+// for the versions apt-get -s installs from the security archive or a
+// -updates suite.
+func parseOrigins(out []byte) map[string]string {
+	o := map[string]string{}
+	for _, m := range instRE.FindAllStringSubmatch(string(out), -1) {
+		if p := pocketOf(m[3]); p != "" {
+			o[strings.SplitN(m[1], ":", 2)[0]+" "+m[2]] = p
+		}
+	}
+	return o
+}
+
+// pocketOf classifies apt's release description of a version ("Label:
+// Version/Archive" per release offering it, comma-separated): security when
+// one of them is the security archive (its Label is Debian-Security, or its
+// suite ends in -security), else updates when one is a -updates suite, else
+// "". A fix that a point release has since folded into the suite is still
+// offered by the security archive, so it stays marked security.
+func pocketOf(releases string) string {
+	pocket := ""
+	for _, rel := range strings.Split(strings.TrimSpace(releases), ", ") {
+		label, archive := "", rel
+		if i := strings.Index(rel, ":"); i >= 0 {
+			label = rel[:i]
+		}
+		if i := strings.LastIndexAny(rel, "/:"); i >= 0 {
+			archive = rel[i+1:]
+		}
+		switch {
+		case strings.EqualFold(label, "Debian-Security") || strings.HasSuffix(archive, "-security"):
+			return variants.PocketSecurity
+		case strings.HasSuffix(archive, "-updates"):
+			pocket = variants.PocketUpdates
+		}
+	}
+	return pocket
 }
 
 // statusFor makes a dpkg status file that says the given packages are

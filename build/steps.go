@@ -78,6 +78,7 @@ func preimage(s step, v *variants.Variant, parent string, t tools, lock *variant
 			Add("tool", base.Bootstrap).
 			Add("tool-version", t[base.Bootstrap]).
 			Add("suite", base.Suite).
+			Add("apt-sources", base.SystemSources()). // suites and mirrors the committed system names
 			Add("architecture", base.Architecture).
 			AddList("components", base.Components).
 			AddSet("locked-packages", lock.Bootstraps[base.BootstrapID()]).

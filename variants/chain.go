@@ -50,6 +50,8 @@ func (v *Variant) inherit(p *Variant) {
 	v.Parent = p
 	v.Suite, v.Mirror, v.MirrorSource = p.Suite, p.Mirror, p.MirrorSource
 	v.Architecture, v.Components, v.Bootstrap = p.Architecture, p.Components, p.Bootstrap
+	v.Updates, v.SecurityMirror, v.SecurityMirrorSource = p.Updates, p.SecurityMirror, p.SecurityMirrorSource
+	v.SystemMirror, v.SystemSecurityMirror = p.SystemMirror, p.SystemSecurityMirror
 	if v.OSName == "" {
 		v.OSName = p.OSName
 	}

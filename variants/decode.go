@@ -2,6 +2,7 @@ package variants
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,7 +27,8 @@ type field struct {
 
 // baseOnly fields decide the bootstrap, which a variant shares with the one it
 // inherits from: only a base variant (without inherits) sets them.
-var baseOnly = map[string]bool{"suite": true, "mirror": true, "architecture": true, "components": true, "bootstrap": true}
+var baseOnly = map[string]bool{"suite": true, "mirror": true, "architecture": true, "components": true, "bootstrap": true,
+	"updates": true, "security-mirror": true}
 
 // requiredInBase are required in a variant without inherits.
 var requiredInBase = map[string]bool{"suite": true, "architecture": true, "os-name": true}
@@ -38,6 +40,9 @@ var fields = []field{
 	{"inherits", kString, false, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Inherits = s }},
 	{"suite", kString, false, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Suite = s }},
 	{"mirror", kString, false, nil}, // resolved after decoding
+	{"security-mirror", kString, false, nil},
+	// A given list, even [], is non-nil: nil means "not set", the default.
+	{"updates", kList, false, func(v *Variant, _ string, _ bool, l []string, _ map[string]string) { v.Updates = nonNil(l) }},
 	{"architecture", kString, false, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Architecture = s }},
 	{"components", kList, false, func(v *Variant, _ string, _ bool, l []string, _ map[string]string) { v.Components = l }},
 	{"bootstrap", kString, false, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Bootstrap = s }},
@@ -81,7 +86,7 @@ func decode(path string, data []byte) (*Variant, Errors) {
 		return nil, errs
 	}
 	lines := map[string]int{}
-	mirror := ""
+	mirror, securityMirror := "", ""
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, val := root.Content[i], root.Content[i+1]
 		name := k.Value
@@ -104,6 +109,10 @@ func decode(path string, data []byte) (*Variant, Errors) {
 			}
 			if name == "mirror" {
 				mirror = s
+				continue
+			}
+			if name == "security-mirror" {
+				securityMirror = s
 				continue
 			}
 			f.set(v, s, false, nil, nil)
@@ -162,12 +171,21 @@ func decode(path string, data []byte) (*Variant, Errors) {
 	sort.Strings(v.Packages)
 	if !child {
 		v.resolveMirror(mirror)
+		if v.Updates == nil {
+			v.Updates = slices.Clone(DefaultPockets)
+			if slices.Contains(noPocketSuites, v.Suite) {
+				v.Updates = []string{}
+			}
+		}
+		v.resolveSecurity(securityMirror, mirror)
 	}
 	if errs := v.validate(lines, child); len(errs) > 0 {
 		return nil, errs
 	}
 	return v, nil
 }
+
+func nonNil(l []string) []string { return append([]string{}, l...) }
 
 func lookup(name string) (field, bool) {
 	for _, f := range fields {

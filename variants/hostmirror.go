@@ -13,6 +13,17 @@ import (
 // one-line .list and deb822 .sources), or "" when there is none, as on Ubuntu.
 // Security and non-Debian repositories are skipped.
 func HostMirror(aptDir string) string {
+	return hostURI(aptDir, "/debian")
+}
+
+// HostSecurityMirror returns the Debian security archive URL the host's apt
+// sources name (a URL ending in /debian-security), or "".
+func HostSecurityMirror(aptDir string) string {
+	return hostURI(aptDir, "/debian-security")
+}
+
+// hostURI is the first http(s) URI in the host's apt sources ending in suffix.
+func hostURI(aptDir, suffix string) string {
 	files := []string{filepath.Join(aptDir, "sources.list")}
 	more, _ := filepath.Glob(filepath.Join(aptDir, "sources.list.d", "*"))
 	sort.Strings(more)
@@ -26,7 +37,7 @@ func HostMirror(aptDir string) string {
 			uris = oneLineURIs(f)
 		}
 		for _, u := range uris {
-			if isDebianArchive(u) {
+			if isDebianArchive(u, suffix) {
 				return strings.TrimRight(u, "/")
 			}
 		}
@@ -34,10 +45,10 @@ func HostMirror(aptDir string) string {
 	return ""
 }
 
-func isDebianArchive(u string) bool {
+func isDebianArchive(u, suffix string) bool {
 	u = strings.TrimRight(u, "/")
 	return (strings.HasPrefix(u, "http://") || strings.HasPrefix(u, "https://")) &&
-		strings.HasSuffix(u, "/debian") && checkMirror(u) == ""
+		strings.HasSuffix(u, suffix) && checkMirror(u) == ""
 }
 
 func oneLineURIs(path string) []string {

@@ -142,10 +142,11 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	return os.Rename(tmp, path)
 }
 
-// BootstrapID names the bootstrap a base variant makes. The mirror is not
+// BootstrapID names the bootstrap a base variant makes: its suites (with
+// -updates and -security when followed), architecture and components. The mirror is not
 // part of it: any mirror of the archive serves the same locked versions.
 func (v *Variant) BootstrapID() string {
-	return strings.Join([]string{v.Suite, v.Architecture, strings.Join(v.Components, ",")}, " ")
+	return strings.Join([]string{strings.Join(v.Suites(), ","), v.Architecture, strings.Join(v.Components, ",")}, " ")
 }
 
 // LayerInput digests what decides the resolution of v's own layer,

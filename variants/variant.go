@@ -54,6 +54,15 @@ type Variant struct {
 	// variant ships on purpose, each with the reason; the commit guard
 	// lets them pass. A child's add to its parent's.
 	AllowedSecrets map[string]string
+	// Updates are the pockets followed besides the suite: PocketUpdates
+	// (SUITE-updates) and PocketSecurity (SUITE-security). Set by the base.
+	Updates []string
+	// SecurityMirror is where the build reads SUITE-security from, and
+	// SecurityMirrorSource where that came from.
+	SecurityMirror, SecurityMirrorSource string
+	// SystemMirror and SystemSecurityMirror are the URLs the committed
+	// system's apt sources name: the file's, else Debian's own.
+	SystemMirror, SystemSecurityMirror string
 }
 
 // Error is one problem in a variant file.
@@ -195,6 +204,7 @@ func (v *Variant) validate(lines map[string]int, child bool) Errors {
 		if v.Bootstrap != Mmdebstrap && v.Bootstrap != Debootstrap {
 			bad("bootstrap", "%q is not supported: use %s or %s", v.Bootstrap, Mmdebstrap, Debootstrap)
 		}
+		v.validatePockets(bad, lines)
 	}
 	for _, src := range v.Sources {
 		if _, err := ParseSource(src); err != nil {
@@ -309,5 +319,5 @@ func (v *Variant) CheckMirror() error {
 	if msg := checkMirror(v.Mirror); msg != "" {
 		return fmt.Errorf("mirror %q (from %s) %s", v.Mirror, v.MirrorSource, msg)
 	}
-	return nil
+	return v.CheckSecurityMirror()
 }

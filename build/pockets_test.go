@@ -1,0 +1,272 @@
+package build
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/variants"
+)
+
+func TestPocketOf(t *testing.T) {
+	for rel, want := range map[string]string{
+		"Debian-Security:13/stable-security":                     variants.PocketSecurity,
+		"Debian:13.2/stable, Debian-Security:13/stable-security": variants.PocketSecurity,
+		"Local:1/trixie-security":                                variants.PocketSecurity, // by suite
+		"Debian-Security:unusual":                                variants.PocketSecurity, // by label
+		"Debian:13/stable-updates":                               variants.PocketUpdates,
+		"stable-updates":                                         variants.PocketUpdates,
+		"Debian:13.2/stable":                                     "",
+		"localhost":                                              "",
+		"":                                                       "",
+	} {
+		if got := pocketOf(rel); got != want {
+			t.Errorf("pocketOf(%q) = %q, want %q", rel, got, want)
+		}
+	}
+	out := []byte("Inst openssl [3.5.1-1] (3.5.1-1+deb13u1 Debian-Security:13/stable-security [amd64])\n" +
+		"Inst tzdata (2025b-4+deb13u1 Debian:13/stable-updates [all])\n" +
+		"Inst libc6:amd64 (2.41-12 Debian:13.2/stable [amd64])\n" +
+		"Conf openssl (3.5.1-1+deb13u1 Debian-Security:13/stable-security [amd64])\n")
+	if got := parseInst(out); !slices.Equal(got, []string{"libc6 2.41-12 amd64", "openssl 3.5.1-1+deb13u1 amd64", "tzdata 2025b-4+deb13u1 all"}) {
+		t.Errorf("parseInst: %v", got)
+	}
+	o := parseOrigins(out)
+	if len(o) != 2 || o["openssl 3.5.1-1+deb13u1"] != variants.PocketSecurity || o["tzdata 2025b-4+deb13u1"] != variants.PocketUpdates {
+		t.Errorf("parseOrigins: %v", o)
+	}
+	c := markPockets(LockChange{Variant: "m", Changes: []string{" openssl 3.5.1-1 -> 3.5.1-1+deb13u1", "+tzdata 2025b-4+deb13u1", "-libfoo 1", " libc6 2.41-11 -> 2.41-12"}}, o)
+	want := []string{" openssl 3.5.1-1 -> 3.5.1-1+deb13u1 (security)", "+tzdata 2025b-4+deb13u1 (updates)", "-libfoo 1", " libc6 2.41-11 -> 2.41-12"}
+	if !slices.Equal(c.Changes, want) || c.Security != 1 {
+		t.Errorf("markPockets: %q (security %d)", c.Changes, c.Security)
+	}
+}
+
+func TestResolverReadsEverySuite(t *testing.T) {
+	t.Setenv(variants.MirrorEnv, "")
+	t.Setenv(variants.SecurityMirrorEnv, "")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "b.yaml"), []byte("name: b\nsuite: trixie\narchitecture: amd64\nmirror: http://deb.debian.org/debian\nos-name: debian\nref: t/b\npackages: [hello]\n"), 0o644)
+	v, err := variants.LoadChain(dir, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{CacheDir: t.TempDir(), Runner: newFakeRunner()}
+	r, err := newResolver(cfg, v, []string{"[trusted=yes] file:///srv/repo ./"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(r.dir, "etc/apt/sources.list.d/debian.sources"))
+	want := "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie trixie-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n" +
+		"Types: deb\nURIs: http://deb.debian.org/debian-security\nSuites: trixie-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+	if string(got) != want {
+		t.Errorf("resolver sources:\n%s\nwant:\n%s", got, want)
+	}
+	if list, _ := os.ReadFile(filepath.Join(r.dir, "etc/apt/sources.list")); string(list) != "deb [trusted=yes] file:///srv/repo ./\n" {
+		t.Errorf("extra sources: %q", list)
+	}
+	if conf, _ := os.ReadFile(r.conf); strings.Contains(string(conf), "trusted=yes") || !strings.Contains(string(conf), variants.DebianKeyring) {
+		t.Errorf("apt.conf:\n%s", conf)
+	}
+}
+
+func TestSystemSourcesReplaceTheBootstrapsOwn(t *testing.T) {
+	t.Setenv(variants.MirrorEnv, "http://127.0.0.1:3142/debian")
+	t.Setenv(variants.SecurityMirrorEnv, "")
+	vdir := t.TempDir()
+	os.WriteFile(filepath.Join(vdir, "b.yaml"), []byte("name: b\nsuite: trixie\narchitecture: amd64\nos-name: debian\nref: t/b\npackages: [hello]\n"), 0o644)
+	v, err := variants.LoadChain(vdir, "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc/apt/sources.list.d"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/apt/sources.list"), []byte("deb http://127.0.0.1:3142/debian trixie main\n"), 0o644)
+	os.WriteFile(filepath.Join(root, "etc/apt/sources.list.d/0000debian.sources"), []byte(v.BuildSources()), 0o644)
+	if err := writeSystemSources(root, v); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, "etc/apt/sources.list.d"))
+	if len(entries) != 1 || entries[0].Name() != "debian.sources" || exists(filepath.Join(root, "etc/apt/sources.list")) {
+		t.Errorf("left in etc/apt: sources.list %v, sources.list.d %v", exists(filepath.Join(root, "etc/apt/sources.list")), entries)
+	}
+	system, _ := os.ReadFile(filepath.Join(root, variants.SourcesFile))
+	if string(system) != v.SystemSources() || strings.Contains(string(system), "127.0.0.1") {
+		t.Errorf("system sources:\n%s", system)
+	}
+
+	// During a step apt reads the build's mirrors; afterwards the system's
+	// file is back, byte for byte.
+	c := &chroot{root: root, runner: newFakeRunner()}
+	if err := c.withBuildSources(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	during, _ := os.ReadFile(filepath.Join(root, variants.SourcesFile))
+	if !strings.Contains(string(during), "URIs: http://127.0.0.1:3142/debian\n") || !strings.Contains(string(during), "Suites: trixie-security\n") {
+		t.Errorf("build sources during the step:\n%s", during)
+	}
+	if err := c.close(); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadFile(filepath.Join(root, variants.SourcesFile)); string(after) != string(system) {
+		t.Errorf("system sources not restored:\n%s", after)
+	}
+}
+
+// localArchive is a signed APT archive in a folder, laid out as Debian's:
+// a main archive with SUITE and SUITE-updates, a security archive with
+// SUITE-security whose Release says Label: Debian-Security.
+type localArchive struct {
+	t       *testing.T
+	dir     string
+	gnupg   string
+	keyring string
+}
+
+func newLocalArchive(t *testing.T) *localArchive {
+	t.Helper()
+	for _, tool := range []string{"apt-get", "apt-ftparchive", "gpg", "ostree"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed", tool)
+		}
+	}
+	a := &localArchive{t: t, dir: filepath.Join(t.TempDir(), "archive"), gnupg: t.TempDir()}
+	a.keyring = filepath.Join(a.dir, "keyring.gpg")
+	os.MkdirAll(a.dir, 0o755)
+	a.gpg("--quick-gen-key", "Local Archive <archive@example.org>", "ed25519", "sign", "never")
+	key := a.gpg("--export")
+	if err := os.WriteFile(a.keyring, key, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func (a *localArchive) gpg(args ...string) []byte {
+	a.t.Helper()
+	cmd := exec.Command("gpg", append([]string{"--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
+	cmd.Env = append(os.Environ(), "GNUPGHOME="+a.gnupg)
+	out, err := cmd.Output()
+	if err != nil {
+		a.t.Fatalf("gpg %v: %v", args, err)
+	}
+	return out
+}
+
+// publish writes suite (under archive: debian or debian-security) with the
+// packages "name version" and signs it.
+func (a *localArchive) publish(archive, suite, label string, pkgs ...string) {
+	a.t.Helper()
+	dist := filepath.Join(a.dir, archive, "dists", suite)
+	bin := filepath.Join(dist, "main", "binary-amd64")
+	os.MkdirAll(bin, 0o755)
+	var b strings.Builder
+	for _, p := range pkgs {
+		f := strings.Fields(p)
+		essential := ""
+		if f[0] == "base-files" {
+			essential = "Essential: yes\n"
+		}
+		fmt.Fprintf(&b, "Package: %s\nVersion: %s\nArchitecture: amd64\n%sMaintainer: Test <t@example.org>\nFilename: pool/%s_%s_amd64.deb\nSize: 1000\nSHA256: %064d\nDescription: test package\n\n",
+			f[0], f[1], essential, f[0], f[1], 0)
+	}
+	if err := os.WriteFile(filepath.Join(bin, "Packages"), []byte(b.String()), 0o644); err != nil {
+		a.t.Fatal(err)
+	}
+	for _, old := range []string{"Release", "InRelease"} {
+		os.Remove(filepath.Join(dist, old))
+	}
+	cmd := exec.Command("apt-ftparchive",
+		"-o", "APT::FTPArchive::Release::Origin=Debian", "-o", "APT::FTPArchive::Release::Label="+label,
+		"-o", "APT::FTPArchive::Release::Suite="+suite, "-o", "APT::FTPArchive::Release::Codename="+suite,
+		"-o", "APT::FTPArchive::Release::Components=main", "-o", "APT::FTPArchive::Release::Architectures=amd64",
+		"release", ".")
+	cmd.Dir = dist
+	rel, err := cmd.Output()
+	if err != nil {
+		a.t.Fatalf("apt-ftparchive release: %v", err)
+	}
+	os.WriteFile(filepath.Join(dist, "Release"), rel, 0o644)
+	a.gpg("--clearsign", "--output", filepath.Join(dist, "InRelease"), filepath.Join(dist, "Release"))
+}
+
+// TestUpdateMarksSecurityChanges locks a variant from a local signed archive
+// with a security archive beside it, then publishes a security fix and a
+// -updates fix: mage update's changes say which is which.
+func TestUpdateMarksSecurityChanges(t *testing.T) {
+	a := newLocalArchive(t)
+	main := []string{"base-files 13.8", "apt 3.0.3", "probe-a 1", "probe-b 1"}
+	a.publish("debian", "trixie", "Debian", main...)
+	a.publish("debian", "trixie-updates", "Debian")
+	a.publish("debian-security", "trixie-security", "Debian-Security")
+	old := archiveKeyring
+	archiveKeyring = a.keyring
+	t.Cleanup(func() { archiveKeyring = old })
+	t.Setenv(variants.MirrorEnv, "")
+	t.Setenv(variants.SecurityMirrorEnv, "")
+
+	dir := t.TempDir()
+	cfg := Config{
+		VariantsDir: filepath.Join(dir, "variants"),
+		CacheDir:    filepath.Join(dir, "cache"),
+		RepoDir:     filepath.Join(dir, "cache", "repo"),
+		DebsDir:     filepath.Join(dir, "cache", "debs"),
+		Runner:      run.Exec{},
+		Log:         zerolog.New(zerolog.NewTestWriter(t)),
+		Host:        fakeHost{},
+	}
+	os.MkdirAll(cfg.VariantsDir, 0o755)
+	os.WriteFile(filepath.Join(cfg.VariantsDir, "b.yaml"), []byte("name: b\nsuite: trixie\narchitecture: amd64\n"+
+		"mirror: file://"+a.dir+"/debian\nsecurity-mirror: file://"+a.dir+"/debian-security\n"+
+		"os-name: debian\nref: t/b\npackages: [probe-a, probe-b]\n"), 0o644)
+	ctx := context.Background()
+	first, err := Update(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 1 || !slices.Contains(first[0].Changes, "+probe-a 1") || first[0].Security != 0 {
+		t.Fatalf("first update: %+v", first)
+	}
+	lock, err := variants.ReadLock(cfg.VariantsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var releases []string
+	for k, st := range lock.Archives {
+		if st.Date == "" || len(st.SHA256) != 64 {
+			t.Errorf("archive %s: %+v", k, st)
+		}
+		releases = append(releases, k)
+	}
+	slices.Sort(releases)
+	if len(releases) != 3 || !strings.HasSuffix(releases[0], "debian-security_dists_trixie-security_InRelease") ||
+		!strings.HasSuffix(releases[1], "debian_dists_trixie-updates_InRelease") || !strings.HasSuffix(releases[2], "debian_dists_trixie_InRelease") {
+		t.Errorf("the lock records the Release files %v, want the three suites' InRelease", releases)
+	}
+
+	// A DSA for probe-a and a point-release fix for probe-b and apt.
+	a.publish("debian-security", "trixie-security", "Debian-Security", "probe-a 1+deb13u1")
+	a.publish("debian", "trixie-updates", "Debian", "probe-b 1+deb13u2", "apt 3.0.4")
+	second, err := Update(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{" apt 3.0.3 -> 3.0.4 (updates)", " probe-a 1 -> 1+deb13u1 (security)", " probe-b 1 -> 1+deb13u2 (updates)"}
+	if len(second) != 1 || !slices.Equal(second[0].Changes, want) || second[0].Security != 1 {
+		t.Errorf("second update: %+v, want changes %q with one security", second, want)
+	}
+
+	// A security archive signed by another key is refused, not trusted.
+	other := newLocalArchive(t)
+	archiveKeyring = other.keyring
+	if _, err := Update(ctx, cfg); err == nil || !strings.Contains(err.Error(), "reading the archive's package lists failed") {
+		t.Errorf("archive signed by an unknown key: %v", err)
+	}
+}
