@@ -483,3 +483,21 @@ func fileSize(path string) int64 {
 	}
 	return fi.Size()
 }
+
+// RemoteAdd configures a remote with GPG verification of commits and of the
+// summary, trusting the keys in keyFile ("" imports none).
+func (r Repo) RemoteAdd(ctx context.Context, name, url, keyFile string) error {
+	args := []string{"remote", "add", "--set=gpg-verify=true", "--set=gpg-verify-summary=true"}
+	if keyFile != "" {
+		args = append(args, "--gpg-import="+keyFile)
+	}
+	_, err := r.ostree(ctx, true, append(args, name, url)...)
+	return err
+}
+
+// Pull fetches ref from a remote (what `ostree admin upgrade` does on a
+// machine, without deploying).
+func (r Repo) Pull(ctx context.Context, remote, ref string) error {
+	_, err := r.ostree(ctx, true, "pull", remote, ref)
+	return err
+}

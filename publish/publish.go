@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/debian-atomic/builder/build"
@@ -305,9 +306,20 @@ func prune(ctx context.Context, s *Settings, pub ostreeops.Repo, rep *Report) er
 		}
 		rep.PrunedCommits = commits
 	}
+	if len(gone) == 0 {
+		return nil
+	}
+	// ostree's prune removes the deltas that lead to the commits it deletes;
+	// those that start from them are left to remove here.
+	left, err := pub.StaticDeltas(ctx)
+	if err != nil {
+		return err
+	}
 	for _, d := range gone {
-		if err := pub.StaticDeltaDelete(ctx, d); err != nil {
-			return err
+		if slices.Contains(left, d) {
+			if err := pub.StaticDeltaDelete(ctx, d); err != nil {
+				return err
+			}
 		}
 		rep.PrunedDeltas = append(rep.PrunedDeltas, d.String())
 	}

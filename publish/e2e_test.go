@@ -1,0 +1,246 @@
+package publish
+
+import (
+	"context"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/ostreeops"
+)
+
+// End-to-end tests: real ostree and gpg (a throwaway key in a temporary
+// GnuPG home), and for TestE2EPublishTiny real builds from the Debian
+// archive. Root; DEBIAN_ATOMIC_E2E=0 or -short skips them.
+func e2e(t *testing.T) {
+	t.Helper()
+	if testing.Short() || os.Getenv("DEBIAN_ATOMIC_E2E") == "0" {
+		t.Skip("end-to-end tests skipped (-short or DEBIAN_ATOMIC_E2E=0)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end tests need root")
+	}
+	for _, tool := range []string{"ostree", "gpg"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing (.ci/run installs it)", tool)
+		}
+	}
+	t.Setenv(Env, "")
+}
+
+// e2eDebs is the package cache the build package's end-to-end tests use too.
+var e2eDebs = filepath.Join("/tmp", "debian-atomic-e2e-debs")
+
+func testConfig(t *testing.T, dir string) build.Config {
+	cfg := build.DefaultConfig(dir, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
+	cfg.VariantsDir = filepath.Join(dir, "variants")
+	cfg.CacheDir = filepath.Join(dir, "cache")
+	cfg.RepoDir = filepath.Join(dir, "repo")
+	cfg.DebsDir = e2eDebs
+	return cfg
+}
+
+// testKey makes a throwaway signing key with Keygen in a temporary GnuPG
+// home (short path: gpg-agent's socket path is limited), stopped at the end.
+func testKey(t *testing.T, cfg build.Config, s *Settings) KeyInfo {
+	t.Helper()
+	home, err := os.MkdirTemp("/tmp", "gpg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.GnuPGHome = home
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
+		os.RemoveAll(home)
+	})
+	k, err := Keygen(context.Background(), cfg, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !k.Created || len(k.ID) != 40 {
+		t.Fatalf("keygen: %+v", k)
+	}
+	again, err := Keygen(context.Background(), cfg, s)
+	if err != nil || again.Created || again.ID != k.ID {
+		t.Fatalf("keygen again made another key: %+v %v", again, err)
+	}
+	return k
+}
+
+func ostreeT(t *testing.T, repo string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("ostree", append([]string{"--repo=" + repo}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("ostree %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// snapshot lists every file of a repository with size and modification
+// time, to prove a publish wrote nothing.
+func snapshot(t *testing.T, dir string) string {
+	var lines []string
+	filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || e.Name() == ".lock" {
+			return nil
+		}
+		fi, _ := e.Info()
+		lines = append(lines, p+" "+fi.ModTime().String()+" "+string(rune(fi.Size())))
+		return nil
+	})
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func writeVariant(t *testing.T, dir, name, ref string) {
+	os.MkdirAll(dir, 0o755)
+	body := "name: " + name + "\nsuite: trixie\narchitecture: amd64\npackages: [hello]\nos-name: debian\nref: " + ref + "\n"
+	if err := os.WriteFile(filepath.Join(dir, name+".yaml"), []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestE2EPublishHistory drives publishing with small synthetic commits in a
+// bare output repository (as builds write them: each commit's parent is the
+// ref's previous one): parents brought along, signatures, deltas, the
+// retention depth, nothing written when nothing is new, a rebuilt output
+// repository, and one message before anything is written.
+func TestE2EPublishHistory(t *testing.T) {
+	e2e(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	writeVariant(t, cfg.VariantsDir, "a", "test/a")
+	s := &Settings{Keep: 3}
+
+	// No key yet: one message, nothing written.
+	out := ostreeops.Repo{Path: cfg.RepoDir, Runner: cfg.Runner}
+	if err := out.Init(ctx, "bare"); err != nil {
+		t.Fatal(err)
+	}
+	tree := filepath.Join(dir, "tree")
+	commit := func(content string) string {
+		os.MkdirAll(filepath.Join(tree, "usr"), 0o755)
+		os.WriteFile(filepath.Join(tree, "usr", "file-"+content), []byte(content), 0o644)
+		c, err := out.Commit(ctx, ostreeops.CommitOptions{Branch: "test/a", Tree: tree, Subject: content})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c1 := commit("one")
+	s.GnuPGHome = filepath.Join(dir, "no-such-home")
+	if _, err := Publish(ctx, cfg, s, nil); err == nil || !strings.Contains(err.Error(), "mage.go keygen") || !strings.Contains(err.Error(), "nothing was published") {
+		t.Fatalf("publish without a key: %v", err)
+	}
+	if _, err := os.Stat(s.RepoDir(cfg)); !os.IsNotExist(err) {
+		t.Fatalf("publish without a key wrote %s", s.RepoDir(cfg))
+	}
+	if _, err := Publish(ctx, cfg, &Settings{Keep: 3, Unsigned: true}, []string{"nope"}); err == nil || !strings.Contains(err.Error(), `no variant "nope"`) {
+		t.Fatalf("unknown variant: %v", err)
+	}
+	key := testKey(t, cfg, s)
+	pub := s.RepoDir(cfg)
+
+	rep, err := Publish(ctx, cfg, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rep.Refs[0]
+	if !r.NewCommit || r.New != c1 || r.Old != "" || r.Delta != "" || r.Brought != 1 || !rep.Summary || rep.KeyID != key.ID || r.CommitSize == 0 {
+		t.Fatalf("first publish: %+v %+v", rep, r)
+	}
+	if got := ostreeT(t, pub, "rev-parse", "test/a"); got != c1 {
+		t.Fatalf("published ref is %s, built %s", got, c1)
+	}
+	for _, f := range []string{"summary", "summary.sig", KeyFileName} {
+		if _, err := os.Stat(filepath.Join(pub, f)); err != nil {
+			t.Fatalf("publish left no %s", f)
+		}
+	}
+	if mode := ostreeT(t, pub, "config", "get", "core.mode"); mode != "archive-z2" && mode != "archive" {
+		t.Fatalf("publish repository mode %s", mode)
+	}
+	t.Log(rep.Text())
+
+	// Nothing new: nothing written, not even the summary.
+	before := snapshot(t, pub)
+	time.Sleep(10 * time.Millisecond)
+	if rep, err := Publish(ctx, cfg, s, nil); err != nil || rep.Changed() || rep.Refs[0].NewCommit {
+		t.Fatalf("publish with nothing new: %+v %v", rep, err)
+	}
+	if after := snapshot(t, pub); after != before {
+		t.Fatalf("publish with nothing new changed files:\n%s\n---\n%s", before, after)
+	}
+
+	// Two builds, one publish: the one between comes along, signed; the
+	// delta is from the published commit.
+	c2 := commit("two")
+	c3 := commit("three")
+	rep, err = Publish(ctx, cfg, s, []string{"a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = rep.Refs[0]
+	if r.Old != c1 || r.New != c3 || r.Brought != 2 || r.Delta != c1+"-"+c3 || r.DeltaSize == 0 {
+		t.Fatalf("publish after two builds: %+v", r)
+	}
+	if got := ostreeT(t, pub, "rev-parse", c3+"^"); got != c2 {
+		t.Fatalf("the published commit's parent is %s, want %s", got, c2)
+	}
+	for _, c := range []string{c2, c3} {
+		if !(ostreeops.Repo{Path: pub}).HasDetachedMetadata(c) {
+			t.Fatalf("commit %s was not signed", c)
+		}
+	}
+
+	// A fourth commit with keep 3: c1 goes, with the delta from it.
+	c4 := commit("four")
+	rep, err = Publish(ctx, cfg, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Refs[0]; r.Delta != c3+"-"+c4 || len(rep.PrunedCommits) != 1 || rep.PrunedCommits[0] != c1 ||
+		len(rep.PrunedDeltas) != 1 || rep.PrunedDeltas[0] != c1+"-"+c3 || len(r.Pruned) != 1 {
+		t.Fatalf("retention: %+v %+v", rep, r)
+	}
+	if deltas := ostreeT(t, pub, "static-delta", "list"); deltas != c3+"-"+c4 {
+		t.Fatalf("deltas left: %s", deltas)
+	}
+	if log := ostreeT(t, pub, "log", "test/a"); strings.Count("\n"+log, "\ncommit ") != 3 {
+		t.Fatalf("history kept:\n%s", log)
+	}
+
+	// The output repository rebuilt from scratch: the new commit does not
+	// descend from the published one; it is published whole and the old
+	// history goes.
+	os.RemoveAll(cfg.RepoDir)
+	out.Init(ctx, "bare")
+	c5 := commit("five")
+	rep, err = Publish(ctx, cfg, s, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := rep.Refs[0]; r.New != c5 || r.Old != c4 || r.Delta != "" || len(rep.PrunedCommits) != 3 || len(rep.PrunedDeltas) != 1 {
+		t.Fatalf("rebuilt output repository: %+v %+v", rep, r)
+	}
+	if got := ostreeT(t, pub, "rev-parse", "test/a"); got != c5 {
+		t.Fatalf("ref %s", got)
+	}
+	// Signing switched off: a stale summary signature is removed.
+	rep, err = Publish(ctx, cfg, &Settings{Keep: 3, Unsigned: true, GnuPGHome: s.GnuPGHome}, nil)
+	if err != nil || !rep.Summary || rep.Signed {
+		t.Fatalf("unsigned publish: %+v %v", rep, err)
+	}
+	if _, err := os.Stat(filepath.Join(pub, "summary.sig")); !os.IsNotExist(err) {
+		t.Fatal("an unsigned summary kept the old signature")
+	}
+}
