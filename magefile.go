@@ -305,3 +305,16 @@ func Serve(ctx context.Context) error {
 	}
 	return publish.Serve(ctx, s.RepoDir(cfg), addr, cfg.Log)
 }
+
+// BenchPublish measures publishing in a fresh cache: build NAME, publish, add package EXTRA, rebuild, publish (a static delta), then a full pull against a delta pull over loopback.
+func BenchPublish(ctx context.Context, name, extra string) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	cfg := config()
+	res, err := publish.Bench(ctx, cfg, name, extra, cfg.CacheDir+"/bench-publish")
+	if err != nil {
+		return err
+	}
+	fmt.Print(publish.BenchTable(res))
+	return nil
+}
