@@ -160,6 +160,9 @@ func Status(ctx context.Context) error {
 		fmt.Printf("%s\n  ref:     %s\n", s.Variant, s.Ref)
 		if s.Commit != "" {
 			fmt.Printf("  commit:  %s (version %s)\n", s.Commit, s.Version)
+			if s.RootTree != "" {
+				fmt.Printf("  tree:    %s (root tree checksum: a rebuild of the same lock gives the same)\n", s.RootTree)
+			}
 		} else if s.Err == "" {
 			fmt.Printf("  commit:  none yet\n")
 		}

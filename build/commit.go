@@ -17,6 +17,9 @@ const (
 	MetaPackages = "debian-atomic.packages" // a(sss): name, version, architecture
 	MetaVariant  = "debian-atomic.variant"
 	MetaVersion  = "version"
+	// MetaRootTree is the commit's root tree checksum: the same for every
+	// build of the same lock, so anyone can rebuild a commit and compare.
+	MetaRootTree = "debian-atomic.root-tree"
 )
 
 // commit writes the postprocessed tree into the output repository, unless
@@ -51,6 +54,10 @@ func (b *variantBuild) commit(ctx context.Context, st step, parent string, log l
 	osRelease, _ := b.store.Cat(ctx, parent, "/usr/lib/os-release")
 	version := nextVersion(prevVersion, osReleaseField(string(osRelease), "VERSION_ID"), time.Now().UTC())
 
+	rootTree, err := b.store.RootTree(ctx, parent)
+	if err != nil {
+		return sr, fmt.Errorf("reading the root tree of %s: %w", v.Name, err)
+	}
 	if err := b.out.PullLocal(ctx, b.store.Path, parent); err != nil {
 		return sr, fmt.Errorf("copying the tree into %s: %w", b.out.Path, err)
 	}
@@ -71,6 +78,7 @@ func (b *variantBuild) commit(ctx context.Context, st step, parent string, log l
 			"debian-atomic.bootstrap":       v.Bootstrap,
 			"debian-atomic.description":     v.Description,
 			"debian-atomic.tree":            parent,
+			MetaRootTree:                    rootTree,
 		},
 		Variants: map[string]string{
 			MetaPackages:                packagesGVariant(pkgs),

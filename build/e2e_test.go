@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -161,8 +162,12 @@ func TestE2EMinimalDeploys(t *testing.T) {
 		}
 	}
 	cfg := e2eConfig(t, vdir)
+	began := time.Now()
 	rep := buildOne(t, cfg, "minimal")
 	ref := "debian/13/x86_64/minimal"
+	// No machine-unique secrets, and what makes them on the machine.
+	noSecrets(t, cfg, rep.Commit)
+	ostreeOut(t, cfg.RepoDir, "ls", ref, "/"+sshdKeygenDropDir+"/debian-atomic.conf")
 	repo := ostreeops.Repo{Path: cfg.RepoDir, Runner: cfg.Runner}
 	mods := ostreeOut(t, cfg.RepoDir, "ls", ref, "/usr/lib/modules")
 	var kver string
@@ -220,6 +225,10 @@ func TestE2EMinimalDeploys(t *testing.T) {
 			t.Errorf("deployment %s has no %s", deployed, p)
 		}
 	}
+
+	// The same lock, built again cold in another cache minutes later: the
+	// same tree, initramfs included.
+	reproduceMinimal(t, cfg, rep.Commit, began)
 }
 
 func mustRead(t *testing.T, p string) string {

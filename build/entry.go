@@ -130,6 +130,7 @@ type VariantStatus struct {
 	Ref      string   `json:"ref"`
 	Commit   string   `json:"commit,omitempty"`
 	Version  string   `json:"version,omitempty"`
+	RootTree string   `json:"root_tree,omitempty"` // the commit's root tree checksum: compare with a rebuild
 	UpToDate bool     `json:"up_to_date"`
 	Rebuild  string   `json:"rebuild_from,omitempty"` // first step that would run
 	Why      []string `json:"why,omitempty"`
@@ -171,7 +172,8 @@ func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
 		if out.Exists() {
 			if cur, ok := out.RevParse(ctx, v.Ref); ok {
 				st.Commit = cur
-				st.Version = readMeta(ctx, out, cur, MetaVersion)[MetaVersion]
+				meta := readMeta(ctx, out, cur, MetaVersion, MetaRootTree)
+				st.Version, st.RootTree = meta[MetaVersion], meta[MetaRootTree]
 			}
 		}
 		if !lock.Fresh(v) {

@@ -22,7 +22,7 @@ var Steps = []string{StepBootstrap, StepInstall, StepPostprocess, StepCommit}
 const (
 	bootstrapSchema = 3 // 3: SOURCE_DATE_EPOCH
 	installSchema   = 3
-	commitSchema    = 2
+	commitSchema    = 3 // 3: debian-atomic.root-tree
 )
 
 // epochEnv sets SOURCE_DATE_EPOCH from the lock for the commands that make a

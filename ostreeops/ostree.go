@@ -501,3 +501,19 @@ func (r Repo) Pull(ctx context.Context, remote, ref string) error {
 	_, err := r.ostree(ctx, true, "pull", remote, ref)
 	return err
 }
+
+// RootTree returns the checksum of a commit's root directory tree: its
+// contents, whatever the commit's metadata, time or parent. Two builds that
+// made the same files give the same root tree (`ostree ls -C -d COMMIT /`).
+func (r Repo) RootTree(ctx context.Context, commit string) (string, error) {
+	out, err := r.ostree(ctx, true, "ls", "-C", "-d", commit, "/")
+	if err != nil {
+		return "", err
+	}
+	// d00755 0 0 0 DIRTREE DIRMETA /
+	f := strings.Fields(string(out))
+	if len(f) != 7 || len(f[4]) != 64 {
+		return "", fmt.Errorf("unexpected ostree ls output %q", out)
+	}
+	return f[4], nil
+}
