@@ -73,59 +73,86 @@ func Build(ctx context.Context, o Options) (res Result, err error) {
 			err = rerr
 		}
 	}()
-	sysroot := ostreeops.Sysroot{Path: filepath.Join(o.Work, "sysroot"), Runner: o.Runner}
-	if err := os.MkdirAll(sysroot.Path, 0o755); err != nil {
-		return res, err
-	}
-	if err := sysroot.Init(ctx, o.OSName); err != nil {
-		return res, fmt.Errorf("initialising the sysroot: %w", err)
-	}
-	// Kernel paths in boot entries carry /boot: /boot is not a partition of its own.
-	if err := sysroot.SetConfig(ctx, "sysroot.bootprefix", "true"); err != nil {
-		return res, err
-	}
-	if err := sysroot.Repo().PullLocal(ctx, o.Repo, o.Ref); err != nil {
-		return res, fmt.Errorf("pulling %s: %w", o.Ref, err)
-	}
-	commit, ok := sysroot.Repo().RevParse(ctx, o.Ref)
-	if !ok {
-		return res, fmt.Errorf("%s is not in %s", o.Ref, o.Repo)
-	}
-	res.Commit = commit
-	kargs := append([]string{"root=LABEL=" + RootLabel}, o.KernelArgs...)
-	kargs = append(kargs, o.Config.KernelArgs...)
-	if err := sysroot.Deploy(ctx, o.OSName, o.Ref, dedupe(kargs)); err != nil {
-		return res, fmt.Errorf("deploying %s: %w", o.Ref, err)
-	}
-	// From now on the machine's own ostree keeps grub.cfg current: its grub2
-	// backend runs grub-mkconfig with ostree-boot's 15_ostree at every deploy.
-	if err := sysroot.SetConfig(ctx, "sysroot.bootloader", "grub2"); err != nil {
-		return res, err
-	}
-	deploy, err := deploymentDir(sysroot.Path, o.OSName, commit)
+	sysroot := filepath.Join(o.Work, "sysroot")
+	commit, err := o.deploy(ctx, sysroot)
 	if err != nil {
 		return res, err
 	}
-	if err := writeFstab(deploy, o.Config.Filesystem); err != nil {
-		return res, err
-	}
-	varDir := filepath.Join(sysroot.Path, "ostree", "deploy", o.OSName, "var")
-	for _, u := range o.Config.Users {
-		if err := addUser(deploy, varDir, u); err != nil {
-			return res, fmt.Errorf("adding user %s: %w", u.Name, err)
-		}
-	}
-	if err := writeGrubConfig(sysroot.Path); err != nil {
-		return res, err
-	}
-	o.Log.Info().Str("ref", o.Ref).Str("commit", commit).Msg("image: deployed; writing the disk")
-	if err := o.assemble(ctx, sysroot.Path); err != nil {
+	res.Commit = commit
+	o.Log.Info().Str("refspec", o.refspec()).Str("commit", commit).Bool("auto_update", o.Config.AutoUpdate).Msg("image: deployed; writing the disk")
+	if err := o.assemble(ctx, sysroot); err != nil {
 		return res, err
 	}
 	res.Raw, res.Qcow2 = o.Out+".raw", o.Out+".qcow2"
 	res.RawBytes, res.Qcow2Bytes = allocated(res.Raw), allocated(res.Qcow2)
 	res.Duration = time.Since(start)
 	return res, nil
+}
+
+// deploy makes the OSTree sysroot in path: the remote (if any), Ref
+// deployed with the origin upgrades follow, the machine's /etc (fstab,
+// network, upgrade timer, users) and the first grub.cfg. It returns the
+// deployed commit.
+func (o Options) deploy(ctx context.Context, path string) (string, error) {
+	sysroot := ostreeops.Sysroot{Path: path, Runner: o.Runner}
+	if err := os.MkdirAll(sysroot.Path, 0o755); err != nil {
+		return "", err
+	}
+	if err := sysroot.Init(ctx, o.OSName); err != nil {
+		return "", fmt.Errorf("initialising the sysroot: %w", err)
+	}
+	// Kernel paths in boot entries carry /boot: /boot is not a partition of its own.
+	if err := sysroot.SetConfig(ctx, "sysroot.bootprefix", "true"); err != nil {
+		return "", err
+	}
+	if o.Config.Remote != nil {
+		if err := o.addRemote(ctx, sysroot.Repo().Path); err != nil {
+			return "", err
+		}
+	}
+	if err := o.pull(ctx, sysroot.Repo().Path); err != nil {
+		return "", fmt.Errorf("pulling %s: %w", o.Ref, err)
+	}
+	commit, ok := sysroot.Repo().RevParse(ctx, o.refspec())
+	if !ok {
+		return "", fmt.Errorf("%s is not in %s", o.Ref, o.Repo)
+	}
+	kargs := append([]string{"root=LABEL=" + RootLabel}, o.KernelArgs...)
+	kargs = append(kargs, o.Config.KernelArgs...)
+	// The origin records the refspec: REMOTE:REF makes `ostree admin
+	// upgrade` on the machine pull from the remote.
+	if err := sysroot.Deploy(ctx, o.OSName, o.refspec(), dedupe(kargs)); err != nil {
+		return "", fmt.Errorf("deploying %s: %w", o.Ref, err)
+	}
+	// From now on the machine's own ostree keeps grub.cfg current: its grub2
+	// backend runs grub-mkconfig with ostree-boot's 15_ostree at every deploy.
+	if err := sysroot.SetConfig(ctx, "sysroot.bootloader", "grub2"); err != nil {
+		return "", err
+	}
+	deploy, err := deploymentDir(sysroot.Path, o.OSName, commit)
+	if err != nil {
+		return "", err
+	}
+	if err := writeFstab(deploy, o.Config.Filesystem); err != nil {
+		return "", err
+	}
+	if dhcp, err := o.ensureNetwork(ctx, deploy); err != nil {
+		return "", fmt.Errorf("configuring the network: %w", err)
+	} else if dhcp {
+		o.Log.Info().Msg("image: no network manager in the commit; wired interfaces get DHCP from systemd-networkd")
+	}
+	if o.Config.AutoUpdate {
+		if err := o.writeUpgradeTimer(ctx, deploy); err != nil {
+			return "", fmt.Errorf("installing the upgrade timer: %w", err)
+		}
+	}
+	varDir := filepath.Join(sysroot.Path, "ostree", "deploy", o.OSName, "var")
+	for _, u := range o.Config.Users {
+		if err := addUser(deploy, varDir, u); err != nil {
+			return "", fmt.Errorf("adding user %s: %w", u.Name, err)
+		}
+	}
+	return commit, writeGrubConfig(sysroot.Path)
 }
 
 func dedupe(l []string) []string {

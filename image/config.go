@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +23,28 @@ type Config struct {
 	Filesystem string   `yaml:"filesystem"`  // ext4 (default) or btrfs
 	KernelArgs []string `yaml:"kernel-args"` // added to the variant's
 	Users      []User   `yaml:"users"`
+	// Remote is where the machine's `ostree admin upgrade` pulls from; nil
+	// leaves the image without a remote (origin: the bare ref).
+	Remote *Remote `yaml:"remote"`
+	// AutoUpdate installs a daily timer that stages upgrades for the next boot.
+	AutoUpdate bool `yaml:"auto-update"`
+
+	file       string // the settings file, for messages made after Load
+	remoteLine int    // line of the remote field
+}
+
+// Remote is the OSTree remote an image's sysroot gets: the published
+// repository (mage publish) as the machine reaches it.
+type Remote struct {
+	Name string `yaml:"name"` // default: the variant's os-name
+	URL  string `yaml:"url"`
+	// GPGKey is the publishing key's public part (.gpg or .asc), relative
+	// to the folder holding the images folder; default: the key `mage
+	// keygen` exported beside the publish repository.
+	GPGKey string `yaml:"gpg-key"`
+	// Unsigned says the repository is published unsigned (signing: none):
+	// the remote then has gpg-verify=false. Never implied.
+	Unsigned bool `yaml:"unsigned"`
 }
 
 // User is an account made in the image. No password-less account exists:
@@ -39,6 +62,8 @@ var (
 	hashRE  = regexp.MustCompile(`^\$(1|5|6|y|gy|2[aby])\$[./A-Za-z0-9$=,]+$`)
 	sshRE   = regexp.MustCompile(`^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]+) [A-Za-z0-9+/=]+( [^\n\r:]*)?$`)
 	kargsRE = regexp.MustCompile(`^[A-Za-z0-9_.,:/=+@%-]{1,255}$`)
+	// Remote names as ostree accepts them in a refspec (no ':' or '/').
+	remoteRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 )
 
 // Load reads images/NAME.yaml in dir; a missing file gives the defaults.
@@ -65,6 +90,11 @@ func Load(dir, name string) (Config, error) {
 	if c.Filesystem == "" {
 		c.Filesystem = "ext4"
 	}
+	c.file, c.remoteLine = path, lineOf(&doc, "remote")
+	if c.Remote != nil && c.Remote.GPGKey != "" && !filepath.IsAbs(c.Remote.GPGKey) {
+		// Relative to the project, as the publish settings' paths are.
+		c.Remote.GPGKey = filepath.Join(filepath.Dir(filepath.Clean(dir)), c.Remote.GPGKey)
+	}
 	return c, c.validate(path, &doc)
 }
 
@@ -87,7 +117,7 @@ func yamlError(path string, err error) error {
 	var errs []error
 	for _, e := range te.Errors {
 		if m := unknownRE.FindStringSubmatch(e); m != nil {
-			errs = append(errs, fmt.Errorf("%s:%s: unknown field %q (known: disk-size, filesystem, kernel-args, users; users have name, password-hash, ssh-keys, groups)", path, m[1], m[2]))
+			errs = append(errs, fmt.Errorf("%s:%s: unknown field %q (known: disk-size, filesystem, kernel-args, users, remote, auto-update; users have name, password-hash, ssh-keys, groups; remote has name, url, gpg-key, unsigned)", path, m[1], m[2]))
 		} else if m := lineRE.FindStringSubmatch(e); m != nil {
 			errs = append(errs, fmt.Errorf("%s:%s: wrong type: %s", path, m[1], m[2]))
 		} else {
@@ -133,7 +163,11 @@ func lineOf(doc *yaml.Node, keys ...string) int {
 func (c Config) validate(path string, doc *yaml.Node) error {
 	var errs []error
 	bad := func(at []string, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s:%d: field %q: %s", path, lineOf(doc, at...), at[0], fmt.Sprintf(format, args...)))
+		field := at[0]
+		if field == "remote" && len(at) > 1 {
+			field += "." + at[1]
+		}
+		errs = append(errs, fmt.Errorf("%s:%d: field %q: %s", path, lineOf(doc, at...), field, fmt.Sprintf(format, args...)))
 	}
 	if !sizeRE.MatchString(c.DiskSize) {
 		bad([]string{"disk-size"}, "%q is not a size like 6G or 4096M", c.DiskSize)
@@ -169,7 +203,79 @@ func (c Config) validate(path string, doc *yaml.Node) error {
 			}
 		}
 	}
+	if r := c.Remote; r != nil {
+		at := []string{"remote"}
+		if r.Name != "" && !remoteRE.MatchString(r.Name) {
+			bad(append(at, "name"), "%q is not a remote name: letters, digits, '.', '_', '-' (default: the variant's os-name)", r.Name)
+		}
+		if msg := checkURL(r.URL); msg != "" {
+			bad(append(at, "url"), "%s", msg)
+		}
+		switch {
+		case r.Unsigned && r.GPGKey != "":
+			bad(append(at, "unsigned"), "unsigned: true and a gpg-key contradict each other: remove one of them")
+		case r.GPGKey != "":
+			if msg := checkKeyFile(r.GPGKey); msg != "" {
+				bad(append(at, "gpg-key"), "%s", msg)
+			}
+		}
+	}
+	if c.AutoUpdate && c.Remote == nil {
+		bad([]string{"auto-update"}, "auto-update needs a remote to update from: add remote (url, gpg-key)")
+	}
 	return errors.Join(errs...)
+}
+
+// checkURL says what is wrong with a remote's URL, or "".
+func checkURL(s string) string {
+	if s == "" {
+		return "the remote needs a url, e.g. http://updates.example.org/debian-atomic/ (where `mage publish`'s repository is served)"
+	}
+	u, err := url.Parse(s)
+	if err != nil || strings.ContainsAny(s, " \t\r\n\"'`;") {
+		return fmt.Sprintf("%q is not a URL", s)
+	}
+	switch u.Scheme {
+	case "http", "https":
+		if u.Host == "" {
+			return fmt.Sprintf("%q names no host", s)
+		}
+	case "file":
+		if u.Path == "" {
+			return fmt.Sprintf("%q names no folder", s)
+		}
+	default:
+		return fmt.Sprintf("%q: the url must be http, https or file", s)
+	}
+	return ""
+}
+
+// checkKeyFile says what is wrong with a public key file, or "": it must
+// exist and hold an OpenPGP public key, armored (.asc) or binary (.gpg).
+func checkKeyFile(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("cannot read the public key %s (%v): `go run mage.go keygen` exports one beside the publish repository", path, errors.Unwrap(err))
+	}
+	if !isPublicKey(data) {
+		return fmt.Sprintf("%s is not an OpenPGP public key (export one with `gpg --export KEYID > FILE.gpg`)", path)
+	}
+	return ""
+}
+
+// isPublicKey recognises an armored public key block or a binary packet
+// stream that starts with a public-key packet (tag 6).
+func isPublicKey(data []byte) bool {
+	if bytes.Contains(data, []byte("-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
+		return true
+	}
+	if len(data) < 3 || data[0]&0x80 == 0 {
+		return false
+	}
+	if data[0]&0x40 != 0 { // new packet format
+		return data[0]&0x3f == 6
+	}
+	return (data[0]>>2)&0x0f == 6
 }
 
 // SizeMiB is the disk size in MiB.

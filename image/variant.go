@@ -2,9 +2,11 @@ package image
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 
 	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/publish"
 	"github.com/debian-atomic/builder/variants"
 )
 
@@ -20,6 +22,9 @@ func ForVariant(ctx context.Context, cfg build.Config, imagesDir, name string) (
 	}
 	ic, err := Load(imagesDir, name)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := defaultKey(cfg, &ic); err != nil {
 		return Result{}, err
 	}
 	if err := build.EnsureHost(ctx, cfg, hostRequirements(ic)); err != nil {
@@ -49,6 +54,30 @@ func ForVariant(ctx context.Context, cfg build.Config, imagesDir, name string) (
 	return res, nil
 }
 
+// defaultKey gives a signed remote that names no gpg-key the public key
+// `mage keygen` exported beside the publish repository, so that after
+// keygen and publish an image needs no editing. It is checked here,
+// before anything is built.
+func defaultKey(cfg build.Config, c *Config) error {
+	r := c.Remote
+	if r == nil || r.Unsigned || r.GPGKey != "" {
+		return nil
+	}
+	s, err := publish.LoadSettings(cfg.VariantsDir)
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(s.RepoDir(cfg), publish.KeyFileName)
+	if msg := checkKeyFile(path); msg != "" {
+		if s.Unsigned {
+			msg += fmt.Sprintf("; %s publishes unsigned (signing: none): say so with unsigned: true in the remote", s.File)
+		}
+		return fmt.Errorf("%s:%d: field \"remote\": no gpg-key given, and the default one fails: %s; or name the key with gpg-key", c.file, c.remoteLine, msg)
+	}
+	r.GPGKey = path
+	return nil
+}
+
 // hostRequirements are the tools an image build runs.
 func hostRequirements(c Config) []build.Requirement {
 	reqs := []build.Requirement{
@@ -59,6 +88,7 @@ func hostRequirements(c Config) []build.Requirement {
 		{Name: "sfdisk", Package: "fdisk"},
 		{Name: "qemu-img", Package: "qemu-utils"},
 		{Name: "mkfs.ext4", Package: "e2fsprogs"},
+		{Name: "systemctl", Package: "systemd"}, // enables units in the deployment (--root)
 	}
 	if c.Filesystem == "btrfs" {
 		reqs = append(reqs, build.Requirement{Name: "mkfs.btrfs", Package: "btrfs-progs"})

@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +33,44 @@ type VMOptions struct {
 	MemoryMiB  int
 	Echo       io.Writer // copy of the console, for people and logs
 	Stdin      io.Reader // interactive use; nil for a scripted console
+	// Restrict cuts the guest off from the host and the outside world
+	// (QEMU user network restrict=on): only Forwards reach out.
+	Restrict bool
+	Forwards []GuestForward
+
+	connector string // netcat, found by Boot when there are forwards
+}
+
+// GuestForward makes a service listening on the host's loopback reachable
+// from the guest at an address of QEMU's user-mode network. Every TCP
+// connection the guest opens there runs its own connector (netcat) to the
+// host port (guestfwd's cmd: form), so parallel and successive HTTP
+// connections all work; a tcp: chardev carries a single connection.
+type GuestForward struct {
+	Guest string // IP:PORT inside the guest's network, e.g. 10.0.2.100:80
+	Host  string // 127.0.0.1:PORT on the host
+}
+
+// connectorPackage provides the netcat guest forwards run.
+const connectorPackage = "netcat-openbsd"
+
+// check validates a forward: numbers only, so nothing else ever reaches
+// QEMU's option parser or the connector's command line.
+func (f GuestForward) check() error {
+	gh, gp, err := net.SplitHostPort(f.Guest)
+	if err != nil || net.ParseIP(gh).To4() == nil || !isPort(gp) {
+		return fmt.Errorf("guest forward %q: want IPv4:PORT in the guest's network, e.g. 10.0.2.100:80", f.Guest)
+	}
+	hh, hp, err := net.SplitHostPort(f.Host)
+	if ip := net.ParseIP(hh); err != nil || ip == nil || !ip.IsLoopback() || !isPort(hp) {
+		return fmt.Errorf("guest forward %q: want a loopback IP:PORT on the host, e.g. 127.0.0.1:8180", f.Host)
+	}
+	return nil
+}
+
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n > 0 && n < 65536 && strconv.Itoa(n) == s
 }
 
 // VM is a running QEMU with its serial console.
@@ -66,7 +106,7 @@ func qemuArgs(o VMOptions, accel, vars string) []string {
 		"-drive", "if=pflash,format=raw,readonly=on,file=" + OVMFCode,
 		"-drive", "if=pflash,format=raw,file=" + vars,
 		"-drive", "file=" + o.Disk + ",if=virtio,format=" + diskFormat(o.Disk),
-		"-nic", "user,model=virtio-net-pci",
+		"-nic", nicOption(o),
 		"-display", "none", "-serial", "stdio", "-monitor", "none"}
 	for _, d := range o.ExtraDisks {
 		args = append(args, "-drive", "file="+d+",if=virtio,format=raw,readonly=on")
@@ -75,6 +115,21 @@ func qemuArgs(o VMOptions, accel, vars string) []string {
 		return append(args, "-accel", "kvm", "-cpu", "host")
 	}
 	return append(args, "-accel", "tcg", "-cpu", "max")
+}
+
+// nicOption is the user-mode network, restricted and with guest forwards
+// when asked. The cmd: string is split into arguments by QEMU (no shell).
+func nicOption(o VMOptions) string {
+	nic := "user,model=virtio-net-pci"
+	if o.Restrict {
+		nic += ",restrict=on"
+	}
+	for _, f := range o.Forwards {
+		hh, hp, _ := net.SplitHostPort(f.Host)
+		// -N: pass the guest's end of the request on, so the server closes.
+		nic += fmt.Sprintf(",guestfwd=tcp:%s-cmd:%s -N %s %s", f.Guest, o.connector, hh, hp)
+	}
+	return nic
 }
 
 func diskFormat(p string) string {
@@ -90,6 +145,18 @@ func diskFormat(p string) string {
 func Boot(ctx context.Context, o VMOptions) (*VM, error) {
 	if o.MemoryMiB == 0 {
 		o.MemoryMiB = 2048
+	}
+	for _, f := range o.Forwards {
+		if err := f.check(); err != nil {
+			return nil, err
+		}
+	}
+	if len(o.Forwards) > 0 {
+		nc, err := exec.LookPath("nc.openbsd")
+		if err != nil {
+			return nil, fmt.Errorf("guest forwards run netcat: install %s (apt-get install --no-install-recommends %s)", connectorPackage, connectorPackage)
+		}
+		o.connector = nc
 	}
 	if err := os.MkdirAll(o.Work, 0o755); err != nil {
 		return nil, err
