@@ -24,13 +24,18 @@ func (s *Session) ensureLocked(ctx context.Context, vs []*variants.Variant, forc
 	before := map[string][]string{}
 	stale := false
 	for _, v := range vs {
-		before[v.Name] = s.lock.FullSet(v)
+		before[v.Name] = lockedBefore(s.lock, v)
 		if force || !s.lock.Fresh(v) {
 			stale = true
 		}
 	}
 	if !stale {
 		return nil, nil
+	}
+	if force {
+		// Every archive is read again: the lock names those of this run
+		// only, not those of suites or mirrors no longer followed.
+		s.lock.Archives = map[string]variants.ArchiveState{}
 	}
 	done := map[string]bool{} // layers and bootstraps resolved in this run
 	resolvers := map[string]*resolver{}
@@ -90,11 +95,12 @@ func (s *Session) ensureLocked(ctx context.Context, vs []*variants.Variant, forc
 			installed = variants.DedupeSet(append(installed, e.Packages...))
 		}
 	}
+	pruneBootstraps(s.lock)
 	s.lock.SetEpoch() // a new lock's epoch: the newest Release date just read
 	if err := s.lock.Write(s.cfg.VariantsDir); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", variants.LockFile, err)
 	}
-	origins := map[string]string{}
+	origins := map[string]origin{}
 	for _, r := range resolvers {
 		for k, p := range r.origins {
 			origins[k] = p
@@ -106,7 +112,8 @@ func (s *Session) ensureLocked(ctx context.Context, vs []*variants.Variant, forc
 		if force {
 			sec, upd := countPockets(full, origins)
 			s.cfg.Log.Info().Str("variant", v.Name).Int("packages", len(full)).Int("security", sec).Int("updates", upd).
-				Msgf("%d of %d locked packages come from the security archive, %d from %s-updates", sec, len(full), upd, v.Suite)
+				Msgf("%d of %d locked packages are fixes only the security archive has (no point release yet), %d only %s-updates has",
+					sec, len(full), upd, v.Suite)
 		}
 		if d := variants.PackageDiff(before[v.Name], full); len(d) > 0 {
 			c := markPockets(LockChange{Variant: v.Name, Changes: d}, origins)
@@ -117,9 +124,38 @@ func (s *Session) ensureLocked(ctx context.Context, vs []*variants.Variant, forc
 	return changes, nil
 }
 
+// lockedBefore is v's full set as the lock holds it, on the bootstrap its
+// base layer was locked on: a change of the suites followed renames the
+// bootstrap, and the diff should still show versions, not a new system.
+func lockedBefore(l *variants.Lock, v *variants.Variant) []string {
+	base := v.Layers()[0]
+	boot := l.Bootstraps[base.BootstrapID()]
+	if e, ok := l.Variants[base.Name]; ok && e.Bootstrap != "" {
+		boot = l.Bootstraps[e.Bootstrap]
+	}
+	all := append([]string(nil), boot...)
+	for _, layer := range v.Layers() {
+		all = append(all, l.Variants[layer.Name].Packages...)
+	}
+	return variants.DedupeSet(all)
+}
+
+// pruneBootstraps drops bootstraps no locked base layer is on any more.
+func pruneBootstraps(l *variants.Lock) {
+	used := map[string]bool{}
+	for _, e := range l.Variants {
+		used[e.Bootstrap] = true
+	}
+	for id := range l.Bootstraps {
+		if !used[id] {
+			delete(l.Bootstraps, id)
+		}
+	}
+}
+
 // markPockets appends " (security)" or " (updates)" to the changes whose new
 // version came from there; origins maps "name version" to the pocket.
-func markPockets(c LockChange, origins map[string]string) LockChange {
+func markPockets(c LockChange, origins map[string]origin) LockChange {
 	for i, l := range c.Changes {
 		if strings.HasPrefix(l, "-") {
 			continue
@@ -128,7 +164,7 @@ func markPockets(c LockChange, origins map[string]string) LockChange {
 		if len(f) < 2 {
 			continue
 		}
-		switch origins[f[0]+" "+f[len(f)-1]] {
+		switch origins[f[0]+" "+f[len(f)-1]].pocket {
 		case variants.PocketSecurity:
 			c.Changes[i] = l + " (security)"
 			c.Security++
@@ -140,14 +176,19 @@ func markPockets(c LockChange, origins map[string]string) LockChange {
 }
 
 // countPockets counts the locked entries ("name version arch") whose version
-// came from the security archive and from a -updates suite.
-func countPockets(locked []string, origins map[string]string) (security, updates int) {
+// only the security archive, or only a -updates suite, has: what following
+// them brings that the suite (its last point release) does not.
+func countPockets(locked []string, origins map[string]origin) (security, updates int) {
 	for _, e := range locked {
 		f := strings.Fields(e)
 		if len(f) != 3 {
 			continue
 		}
-		switch origins[f[0]+" "+f[1]] {
+		o := origins[f[0]+" "+f[1]]
+		if o.inSuite {
+			continue
+		}
+		switch o.pocket {
 		case variants.PocketSecurity:
 			security++
 		case variants.PocketUpdates:

@@ -17,19 +17,23 @@ import (
 )
 
 func TestPocketOf(t *testing.T) {
-	for rel, want := range map[string]string{
-		"Debian-Security:13/stable-security":                     variants.PocketSecurity,
-		"Debian:13.2/stable, Debian-Security:13/stable-security": variants.PocketSecurity,
-		"Local:1/trixie-security":                                variants.PocketSecurity, // by suite
-		"Debian-Security:unusual":                                variants.PocketSecurity, // by label
-		"Debian:13/stable-updates":                               variants.PocketUpdates,
-		"stable-updates":                                         variants.PocketUpdates,
-		"Debian:13.2/stable":                                     "",
-		"localhost":                                              "",
-		"":                                                       "",
+	for _, c := range []struct {
+		rel     string
+		pocket  string
+		inSuite bool
+	}{
+		{"Debian-Security:13/stable-security", variants.PocketSecurity, false},
+		{"Debian:13.2/stable, Debian-Security:13/stable-security", variants.PocketSecurity, true}, // folded into a point release
+		{"Local:1/trixie-security", variants.PocketSecurity, false},                               // by suite
+		{"Debian-Security:unusual", variants.PocketSecurity, false},                               // by label
+		{"Debian:13/stable-updates", variants.PocketUpdates, false},
+		{"stable-updates, Debian:13/stable", variants.PocketUpdates, true},
+		{"Debian:13.2/stable", "", true},
+		{"localhost", "", true},
+		{"", "", false},
 	} {
-		if got := pocketOf(rel); got != want {
-			t.Errorf("pocketOf(%q) = %q, want %q", rel, got, want)
+		if p, in := pocketOf(c.rel); p != c.pocket || in != c.inSuite {
+			t.Errorf("pocketOf(%q) = %q, %v; want %q, %v", c.rel, p, in, c.pocket, c.inSuite)
 		}
 	}
 	out := []byte("Inst openssl [3.5.1-1] (3.5.1-1+deb13u1 Debian-Security:13/stable-security [amd64])\n" +
@@ -40,13 +44,17 @@ func TestPocketOf(t *testing.T) {
 		t.Errorf("parseInst: %v", got)
 	}
 	o := parseOrigins(out)
-	if len(o) != 2 || o["openssl 3.5.1-1+deb13u1"] != variants.PocketSecurity || o["tzdata 2025b-4+deb13u1"] != variants.PocketUpdates {
+	if len(o) != 2 || o["openssl 3.5.1-1+deb13u1"].pocket != variants.PocketSecurity || o["tzdata 2025b-4+deb13u1"].pocket != variants.PocketUpdates {
 		t.Errorf("parseOrigins: %v", o)
 	}
 	c := markPockets(LockChange{Variant: "m", Changes: []string{" openssl 3.5.1-1 -> 3.5.1-1+deb13u1", "+tzdata 2025b-4+deb13u1", "-libfoo 1", " libc6 2.41-11 -> 2.41-12"}}, o)
 	want := []string{" openssl 3.5.1-1 -> 3.5.1-1+deb13u1 (security)", "+tzdata 2025b-4+deb13u1 (updates)", "-libfoo 1", " libc6 2.41-11 -> 2.41-12"}
 	if !slices.Equal(c.Changes, want) || c.Security != 1 {
 		t.Errorf("markPockets: %q (security %d)", c.Changes, c.Security)
+	}
+	o["libc6 2.41-12"] = origin{pocket: variants.PocketSecurity, inSuite: true}
+	if sec, upd := countPockets([]string{"openssl 3.5.1-1+deb13u1 amd64", "tzdata 2025b-4+deb13u1 all", "libc6 2.41-12 amd64", "bash 5.2 amd64"}, o); sec != 1 || upd != 1 {
+		t.Errorf("countPockets: %d security, %d updates; want 1, 1 (libc6's fix is in the point release)", sec, upd)
 	}
 }
 
@@ -223,9 +231,13 @@ func TestUpdateMarksSecurityChanges(t *testing.T) {
 		Host:        fakeHost{},
 	}
 	os.MkdirAll(cfg.VariantsDir, 0o755)
-	os.WriteFile(filepath.Join(cfg.VariantsDir, "b.yaml"), []byte("name: b\nsuite: trixie\narchitecture: amd64\n"+
-		"mirror: file://"+a.dir+"/debian\nsecurity-mirror: file://"+a.dir+"/debian-security\n"+
-		"os-name: debian\nref: t/b\npackages: [probe-a, probe-b]\n"), 0o644)
+	variant := func(updates string) {
+		os.WriteFile(filepath.Join(cfg.VariantsDir, "b.yaml"), []byte("name: b\nsuite: trixie\narchitecture: amd64\n"+
+			"mirror: file://"+a.dir+"/debian\nsecurity-mirror: file://"+a.dir+"/debian-security\n"+updates+
+			"os-name: debian\nref: t/b\npackages: [probe-a, probe-b]\n"), 0o644)
+	}
+	// First the suite alone, as locks made before -updates and -security were followed.
+	variant("updates: []\n")
 	ctx := context.Background()
 	first, err := Update(ctx, cfg)
 	if err != nil {
@@ -237,6 +249,30 @@ func TestUpdateMarksSecurityChanges(t *testing.T) {
 	lock, err := variants.ReadLock(cfg.VariantsDir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, ok := lock.Bootstraps["trixie amd64 main"]; !ok || len(lock.Archives) != 1 {
+		t.Errorf("the suite alone: bootstraps %v, archives %v", lock.Bootstraps, lock.Archives)
+	}
+
+	// A DSA for probe-a and a point-release fix for probe-b and apt; the
+	// variant now follows both (the default). The changes are versions, not
+	// a new bootstrap.
+	a.publish("debian-security", "trixie-security", "Debian-Security", "probe-a 1+deb13u1")
+	a.publish("debian", "trixie-updates", "Debian", "probe-b 1+deb13u2", "apt 3.0.4")
+	variant("")
+	second, err := Update(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{" apt 3.0.3 -> 3.0.4 (updates)", " probe-a 1 -> 1+deb13u1 (security)", " probe-b 1 -> 1+deb13u2 (updates)"}
+	if len(second) != 1 || !slices.Equal(second[0].Changes, want) || second[0].Security != 1 {
+		t.Errorf("second update: %+v, want changes %q with one security", second, want)
+	}
+	if lock, err = variants.ReadLock(cfg.VariantsDir); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := lock.Bootstraps["trixie,trixie-updates,trixie-security amd64 main"]; !ok || len(lock.Bootstraps) != 1 {
+		t.Errorf("bootstraps after following the pockets: %v", lock.Bootstraps)
 	}
 	var releases []string
 	for k, st := range lock.Archives {
@@ -251,16 +287,8 @@ func TestUpdateMarksSecurityChanges(t *testing.T) {
 		t.Errorf("the lock records the Release files %v, want the three suites' InRelease", releases)
 	}
 
-	// A DSA for probe-a and a point-release fix for probe-b and apt.
-	a.publish("debian-security", "trixie-security", "Debian-Security", "probe-a 1+deb13u1")
-	a.publish("debian", "trixie-updates", "Debian", "probe-b 1+deb13u2", "apt 3.0.4")
-	second, err := Update(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{" apt 3.0.3 -> 3.0.4 (updates)", " probe-a 1 -> 1+deb13u1 (security)", " probe-b 1 -> 1+deb13u2 (updates)"}
-	if len(second) != 1 || !slices.Equal(second[0].Changes, want) || second[0].Security != 1 {
-		t.Errorf("second update: %+v, want changes %q with one security", second, want)
+	if again, err := Update(ctx, cfg); err != nil || len(again) != 0 {
+		t.Errorf("an update with nothing new: %+v %v", again, err)
 	}
 
 	// A security archive signed by another key is refused, not trusted.

@@ -29,7 +29,13 @@ type resolver struct {
 	conf   string // its APT_CONFIG
 	// origins says which resolved "name version" came from the security
 	// archive or a -updates suite (see pocketOf); others are absent.
-	origins map[string]string
+	origins map[string]origin
+}
+
+// origin is where a resolved version comes from.
+type origin struct {
+	pocket  string // variants.PocketSecurity or PocketUpdates
+	inSuite bool   // the suite itself has it too: a point release took it in
 }
 
 // newResolver prepares a private apt root for a base variant's archive plus
@@ -77,7 +83,7 @@ Acquire::Languages "none";
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
-	return &resolver{runner: cfg.Runner, dir: dir, conf: conf, origins: map[string]string{}}, nil
+	return &resolver{runner: cfg.Runner, dir: dir, conf: conf, origins: map[string]origin{}}, nil
 }
 
 func (r *resolver) apt(ctx context.Context, args ...string) ([]byte, error) {
@@ -174,14 +180,14 @@ func parseInst(out []byte) []string {
 	return pkgs
 }
 
-// parseOrigins maps "name version" to the pocket its version comes from,
-// for the versions apt-get -s installs from the security archive or a
-// -updates suite.
-func parseOrigins(out []byte) map[string]string {
-	o := map[string]string{}
+// parseOrigins maps "name version" to where its version comes from, for
+// the versions apt-get -s installs from the security archive or a -updates
+// suite.
+func parseOrigins(out []byte) map[string]origin {
+	o := map[string]origin{}
 	for _, m := range instRE.FindAllStringSubmatch(string(out), -1) {
-		if p := pocketOf(m[3]); p != "" {
-			o[strings.SplitN(m[1], ":", 2)[0]+" "+m[2]] = p
+		if p, inSuite := pocketOf(m[3]); p != "" {
+			o[strings.SplitN(m[1], ":", 2)[0]+" "+m[2]] = origin{pocket: p, inSuite: inSuite}
 		}
 	}
 	return o
@@ -192,9 +198,9 @@ func parseOrigins(out []byte) map[string]string {
 // one of them is the security archive (its Label is Debian-Security, or its
 // suite ends in -security), else updates when one is a -updates suite, else
 // "". A fix that a point release has since folded into the suite is still
-// offered by the security archive, so it stays marked security.
-func pocketOf(releases string) string {
-	pocket := ""
+// offered by the security archive, so it stays marked security; inSuite
+// says that the suite itself (a release of neither kind) offers it too.
+func pocketOf(releases string) (pocket string, inSuite bool) {
 	for _, rel := range strings.Split(strings.TrimSpace(releases), ", ") {
 		label, archive := "", rel
 		if i := strings.Index(rel, ":"); i >= 0 {
@@ -205,12 +211,16 @@ func pocketOf(releases string) string {
 		}
 		switch {
 		case strings.EqualFold(label, "Debian-Security") || strings.HasSuffix(archive, "-security"):
-			return variants.PocketSecurity
+			pocket = variants.PocketSecurity
 		case strings.HasSuffix(archive, "-updates"):
-			pocket = variants.PocketUpdates
+			if pocket == "" {
+				pocket = variants.PocketUpdates
+			}
+		case rel != "":
+			inSuite = true
 		}
 	}
-	return pocket
+	return pocket, inSuite
 }
 
 // statusFor makes a dpkg status file that says the given packages are
