@@ -72,6 +72,9 @@ func TestImageSettingsDefaultsAndTestFile(t *testing.T) {
 	if err != nil || len(c.Users) != 1 || c.SizeMiB() != 4096 {
 		t.Errorf("testdata/images/minimal.yaml: %+v %v", c, err)
 	}
+	if c, err := Load(filepath.Join("..", "images"), "minimal"); err != nil || c.Remote != nil {
+		t.Errorf("images/minimal.yaml: %+v %v", c, err)
+	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "empty.yaml"), nil, 0o644)
 	if _, err := Load(dir, "empty"); err != nil {
