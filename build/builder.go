@@ -22,6 +22,7 @@ type StepReport struct {
 	Step     string        `json:"step"` // kind: bootstrap, install, postprocess, commit
 	Name     string        `json:"name"` // install steps are named per layer: install:minimal
 	Cached   bool          `json:"cached"`
+	Remote   bool          `json:"remote,omitempty"` // cached: brought from the remote cache
 	Duration time.Duration `json:"duration"`
 	Size     int64         `json:"size"` // bytes in the step's tree
 	Key      cache.Key     `json:"key"`
@@ -253,7 +254,7 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 				return rep, b.explain(b.failed(st.name(), serr), st.name())
 			}
 			var hit bool
-			if r, hit = b.lookup(st, parent, log, "ran"); hit {
+			if r, hit = b.lookup(ctx, st, parent, log, "ran"); hit {
 				if ovl != nil {
 					if err := ovl.drop(); err != nil {
 						return rep, err
@@ -271,7 +272,7 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 			}
 		} else {
 			var hit bool
-			if r, hit = b.lookup(st, parent, log, "running"); hit {
+			if r, hit = b.lookup(ctx, st, parent, log, "running"); hit {
 				rep.Steps = append(rep.Steps, r.sr)
 				parent = r.sr.Result
 				continue
@@ -316,9 +317,10 @@ type stepRun struct {
 	start time.Time
 }
 
-// lookup finds a step's result in the cache. On a miss it returns the run
-// to execute, and logs the miss with the verb running ("running", "ran").
-func (b *variantBuild) lookup(st step, parent string, log logger, running string) (*stepRun, bool) {
+// lookup finds a step's result in the cache, else in the remote cache. On a
+// miss it returns the run to execute, and logs the miss with the verb
+// running ("running", "ran").
+func (b *variantBuild) lookup(ctx context.Context, st step, parent string, log logger, running string) (*stepRun, bool) {
 	pre := preimage(st, b.v, parent, b.tools, b.lock)
 	key := pre.Sum()
 	name := st.name()
@@ -330,6 +332,9 @@ func (b *variantBuild) lookup(st step, parent string, log logger, running string
 	if ok {
 		r.sr.Cached, r.sr.Result, r.sr.Size = true, e.Result, e.TreeSize
 		log.Info().Str("step", name).Str("key", key.Short()).Bool("cached", true).Msg(name + ": cached")
+		return r, true
+	}
+	if b.fromRemote(ctx, r, log) {
 		return r, true
 	}
 	r.sr.Reason = b.whyMiss(name, pre, why)

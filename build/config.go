@@ -41,6 +41,8 @@ type Config struct {
 	// NoOverlay restores trees by copy and runs steps one after the other,
 	// as where overlayfs is unusable (DEBIAN_ATOMIC_NO_OVERLAY=1).
 	NoOverlay bool
+	// Remote is asked for a step's result on a local miss; nil: no remote.
+	Remote RemoteCache
 }
 
 // DefaultConfig resolves folders from the project root and the environment.
