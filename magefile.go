@@ -20,6 +20,7 @@ import (
 	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/image"
 	"github.com/debian-atomic/builder/publish"
+	"github.com/debian-atomic/builder/remotecache"
 )
 
 // Build builds variants into the output repository.
@@ -213,7 +214,7 @@ func config() build.Config {
 	if err != nil {
 		panic(err)
 	}
-	return build.DefaultConfig(root, build.NewLogger(os.Stderr))
+	return withRemoteCache(build.DefaultConfig(root, build.NewLogger(os.Stderr)))
 }
 
 // BenchLayer measures a layered variant in a fresh cache: its parents, then NAME cold on their cached layers, then NAME after adding package EXTRA.
@@ -319,5 +320,44 @@ func BenchPublish(ctx context.Context, name, extra string) error {
 		return err
 	}
 	fmt.Print(publish.BenchTable(res))
+	return nil
+}
+
+// withRemoteCache wires the remote step cache DEBIAN_ATOMIC_REMOTE_CACHE
+// names; a bad setting stops here, before anything is done.
+func withRemoteCache(cfg build.Config) build.Config {
+	r, err := remotecache.FromEnv(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if r != nil {
+		cfg.Remote = r
+	}
+	return cfg
+}
+
+// Cache shares step results between machines.
+type Cache mg.Namespace
+
+// Push writes the step results the last builds made into the archive-mode repository DIR, signed with the publishing key, for any static host to serve as a remote cache (DEBIAN_ATOMIC_REMOTE_CACHE).
+func (Cache) Push(ctx context.Context, dir string) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	cfg := config()
+	s, err := publish.LoadSettings(cfg.VariantsDir)
+	if err != nil {
+		return err
+	}
+	signer, err := s.Signer(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("cache:push signs with the publishing key: %w", err)
+	}
+	defer signer.Close(ctx)
+	rep, err := remotecache.Push(ctx, cfg, signer, dir)
+	if err != nil {
+		return err
+	}
+	fmt.Print(rep.Text())
 	return nil
 }
