@@ -131,6 +131,13 @@ func (v *Variant) resolveSecurity(fromFile, mirrorFromFile string) {
 
 // validatePockets checks updates and the security mirrors of a base variant.
 func (v *Variant) validatePockets(bad func(field, format string, args ...any), lines map[string]int) {
+	// The file's mirror goes into the system's sources even when the
+	// environment overrides it for the build (validate checks it otherwise).
+	if _, set := lines["mirror"]; set && v.MirrorSource != "file" {
+		if msg := checkMirror(v.SystemMirror); msg != "" {
+			bad("mirror", "%q %s", v.SystemMirror, msg)
+		}
+	}
 	seen := map[string]bool{}
 	for _, p := range v.Updates {
 		switch {

@@ -135,6 +135,11 @@ Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 	if got := v.SystemSources(); got != "Types: deb\nURIs: https://mirror.example/debian\nSuites: trixie trixie-updates\nComponents: main non-free-firmware\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n" {
 		t.Errorf("file mirror, updates only:\n%s", got)
 	}
+	// A bad file mirror is an error even while the environment overrides it.
+	t.Setenv(MirrorEnv, "http://127.0.0.1:9/debian")
+	if _, err := Load(write(t, "x", good+"mirror: 'http://x/$(id)'\n"), "x"); err == nil || !strings.Contains(err.Error(), `x.yaml:7: field "mirror"`) {
+		t.Errorf("bad file mirror under an environment mirror: %v", err)
+	}
 	// An environment mirror without a counterpart needs the security one.
 	t.Setenv(MirrorEnv, "http://127.0.0.1:9/mirror")
 	v, _ = Load(write(t, "x", good), "x")

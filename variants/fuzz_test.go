@@ -19,6 +19,7 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte("name: x\nsuite: trixie\narchitecture: amd64\npackages: [a1]\nos-name: d\nref: a/b\n"))
 	f.Add([]byte("name: x\ninherits: y\nref: a\npackages: [a1]\nsources: ['[trusted=yes] file:///r ./']\n"))
+	f.Add([]byte("name: x\nsuite: trixie\narchitecture: amd64\npackages: [a1]\nos-name: d\nref: a/b\nupdates: [security]\nsecurity-mirror: http://s/x\nmirror: http://m/y\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		t.Setenv(MirrorEnv, "")
 		v, err := Parse("x.yaml", data)
@@ -45,6 +46,18 @@ func FuzzParse(f *testing.F) {
 			if _, err := ParseSource(s); err != nil {
 				t.Fatalf("accepted source %q: %v", s, err)
 			}
+		}
+		// The suites and URLs go into apt sources files, one field a line.
+		for _, p := range v.Updates {
+			if p != PocketUpdates && p != PocketSecurity {
+				t.Fatalf("accepted pocket %q", p)
+			}
+		}
+		if v.Inherits == "" && v.Follows(PocketSecurity) && checkMirror(v.SystemSecurityMirror) != "" {
+			t.Fatalf("accepted security mirror %q", v.SystemSecurityMirror)
+		}
+		if v.Inherits == "" && checkMirror(v.SystemMirror) != "" {
+			t.Fatalf("accepted mirror %q", v.SystemMirror)
 		}
 	})
 }
