@@ -64,8 +64,8 @@ func Push(ctx context.Context, cfg build.Config, signer *publish.Signer, dir str
 		}
 		seen[last.Key] = true
 		e, ok := idx.Get(last.Key)
-		if !ok {
-			continue // a commit step's key: the output commit is not a cached result
+		if !ok || e.Kind == build.StepCommit {
+			continue // the output commit is not a step result in the store
 		}
 		if err := store.VerifyCommit(e.Result, e.Size); err != nil {
 			cfg.Log.Warn().Str("step", owner).Err(err).Msg("cache push: stored result damaged, not pushed")

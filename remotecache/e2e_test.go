@@ -1,0 +1,459 @@
+package remotecache
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/cache"
+	"github.com/debian-atomic/builder/publish"
+)
+
+// End-to-end tests: real builds of the tiny test variant from the Debian
+// archive, real ostree and gpg (throwaway keys in temporary GnuPG homes),
+// Go file servers on 127.0.0.1. Root; DEBIAN_ATOMIC_E2E=0 or -short skips.
+func e2e(t *testing.T) {
+	t.Helper()
+	if testing.Short() || os.Getenv("DEBIAN_ATOMIC_E2E") == "0" {
+		t.Skip("end-to-end tests skipped (-short or DEBIAN_ATOMIC_E2E=0)")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("end-to-end tests need root")
+	}
+	for _, tool := range []string{"ostree", "gpg", "mmdebstrap"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is missing (.ci/run installs it)", tool)
+		}
+	}
+	t.Setenv(publish.Env, "")
+	t.Setenv(URLEnv, "")
+}
+
+// e2eDebs is this package's own package cache (kept across runs), so its
+// builds never wait for other packages' tests holding theirs.
+const e2eDebs = "/tmp/debian-atomic-e2e-debs-remotecache"
+
+// logBuf keeps a build's log lines (JSON) to count warnings.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// remoteWarnings are the warnings about the remote cache logged so far.
+func (l *logBuf) remoteWarnings() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil && m["level"] == "warn" && strings.Contains(line, "remote cache") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// machine is one builder's own cache and repository.
+type machine struct {
+	cfg build.Config
+	log *logBuf
+}
+
+func newMachine(t *testing.T, variantsDir string) *machine {
+	dir := t.TempDir()
+	lb := &logBuf{}
+	log := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(t), lb)).Level(zerolog.InfoLevel)
+	cfg := build.DefaultConfig(dir, log)
+	cfg.VariantsDir = variantsDir
+	cfg.CacheDir = filepath.Join(dir, "cache")
+	cfg.RepoDir = filepath.Join(dir, "repo")
+	cfg.DebsDir = e2eDebs
+	return &machine{cfg: cfg, log: lb}
+}
+
+func (m *machine) build(t *testing.T, name string) (build.Report, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	reps, err := build.Variants(context.Background(), m.cfg, []string{name})
+	if err != nil {
+		t.Fatalf("building %s: %v", name, err)
+	}
+	return reps[0], time.Since(start)
+}
+
+// remote points the machine at a remote cache trusting keyFile.
+func (m *machine) remote(url, keyFile string, probe time.Duration) {
+	m.cfg.Remote = &Remote{URL: url, KeyFile: keyFile, ProbeTimeout: probe, PullTimeout: 2 * time.Minute, Log: m.cfg.Log}
+}
+
+// rootTree is a commit's root directory tree checksum: its content only.
+func rootTree(t *testing.T, repo, commit string) string {
+	t.Helper()
+	out, err := exec.Command("ostree", "--repo="+repo, "ls", "-C", "-d", commit, "/").CombinedOutput()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) != 7 {
+		t.Fatalf("ostree ls -C -d %s /: %v\n%s", commit, err, out)
+	}
+	return f[4]
+}
+
+// signer makes a throwaway signing key (short GnuPG home path: gpg-agent's
+// socket path is limited) and returns it with its exported public key.
+func signer(t *testing.T, cfg build.Config) (*publish.Signer, string) {
+	t.Helper()
+	home, err := os.MkdirTemp("/tmp", "gpg-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
+		os.RemoveAll(home)
+	})
+	s := &publish.Settings{GnuPGHome: home, Keep: publish.DefaultKeep, Repo: filepath.Join(home, "pub")}
+	ctx := context.Background()
+	if _, err := publish.Keygen(ctx, cfg, s); err != nil {
+		t.Fatal(err)
+	}
+	k, err := s.Signer(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := k.ExportPublic(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, pub
+}
+
+// steps checks every store step of a report: all remote hits, or none.
+func checkSteps(t *testing.T, who string, rep build.Report, remote bool) {
+	t.Helper()
+	for _, s := range rep.Steps {
+		if s.Step == build.StepCommit {
+			continue
+		}
+		if !s.Cached || s.Remote != remote {
+			t.Errorf("%s: step %s cached=%v remote=%v, want a remote hit=%v", who, s.Name, s.Cached, s.Remote, remote)
+		}
+	}
+}
+
+// indexSound checks that every index entry's result is in the store intact.
+func indexSound(t *testing.T, m *machine) {
+	t.Helper()
+	idx, err := cache.OpenIndex(m.cfg.IndexPath(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	entries, _ := idx.Entries()
+	store := m.cfg.StoreRepo()
+	for k, e := range entries {
+		if e.Kind == build.StepCommit {
+			continue // in the output repository
+		}
+		if err := store.VerifyCommit(e.Result, e.Size); err != nil {
+			t.Errorf("index entry %s: %v", k.Short(), err)
+		}
+		if out, err := exec.Command("ostree", "--repo="+store.Path, "fsck", "--quiet", e.Result).CombinedOutput(); err != nil {
+			t.Errorf("index entry %s: the store's result fails fsck: %v\n%s", k.Short(), err, out)
+		}
+	}
+}
+
+// objectRequests sums the object files a server sent, by path.
+func objectRequests(reqs []publish.Request) (map[string]int64, int64) {
+	objs, total := map[string]int64{}, int64(0)
+	for _, r := range reqs {
+		total += r.Bytes
+		if strings.HasPrefix(r.Path, "/objects/") && r.Status == http.StatusOK {
+			objs[r.Path] += r.Bytes
+		}
+	}
+	return objs, total
+}
+
+func writeFile(t *testing.T, path, body string) {
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestE2ERemoteCache: A builds tiny and pushes into a folder a Go file
+// server serves; B, with an empty cache, the same variants and lock, builds
+// tiny with every step a remote hit and the same root tree. A child variant
+// pushed later comes over with only its own objects. Then the remote is
+// signed by another key, has a tampered object, answers 404, or never
+// answers: each time one warning and a correct local build, and an index
+// that holds only verified results.
+func TestE2ERemoteCache(t *testing.T) {
+	e2e(t)
+	ctx := context.Background()
+	variantsDir := t.TempDir()
+	tiny, err := os.ReadFile(filepath.Join("..", "testdata", "variants", "tiny.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(variantsDir, "tiny.yaml"), string(tiny))
+	writeFile(t, filepath.Join(variantsDir, "tinychild.yaml"), "name: tinychild\ninherits: tiny\npackages: [figlet]\nref: test/tinychild\n")
+
+	a := newMachine(t, variantsDir)
+	repA, coldA := a.build(t, "tiny")
+	if repA.Ran() == 0 {
+		t.Fatalf("A's cold build ran nothing: %+v", repA)
+	}
+	key, pubKey := signer(t, a.cfg)
+	defer key.Close(ctx)
+	pushDir := filepath.Join(t.TempDir(), "remote-cache")
+	prep, err := Push(ctx, a.cfg, key, pushDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("push: %s", prep.Text())
+	if len(prep.Pushed) != 3 || !prep.Summary {
+		t.Fatalf("push of tiny: %+v, want bootstrap, install and postprocess and a summary", prep)
+	}
+	again, err := Push(ctx, a.cfg, key, pushDir)
+	if err != nil || len(again.Pushed) != 0 || again.Summary || again.Bytes != 0 {
+		t.Fatalf("second push wrote something: %+v %v", again, err)
+	}
+
+	srv := publish.NewServer(pushDir, a.cfg.Log)
+	url, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	b := newMachine(t, variantsDir)
+	b.remote(url, pubKey, 20*time.Second)
+	repB, timeB := b.build(t, "tiny")
+	checkSteps(t, "B", repB, true)
+	if w := b.log.remoteWarnings(); len(w) > 0 {
+		t.Errorf("B warned: %v", w)
+	}
+	treeA, treeB := rootTree(t, a.cfg.RepoDir, repA.Commit), rootTree(t, b.cfg.RepoDir, repB.Commit)
+	if treeA != treeB {
+		t.Errorf("B's root tree %s differs from A's %s", treeB, treeA)
+	}
+	_, baseBytes := objectRequests(srv.Requests())
+	t.Logf("FIGURE tiny: A cold build %s, B from the remote %s (%.3fx); fetched %d bytes (%d requests)",
+		coldA.Round(time.Millisecond), timeB.Round(time.Millisecond), timeB.Seconds()/coldA.Seconds(), baseBytes, len(srv.Requests()))
+	indexSound(t, b)
+	// A no-op build never contacts the remote.
+	srv.Reset()
+	if rep, _ := b.build(t, "tiny"); rep.Ran() != 0 || len(srv.Requests()) != 0 {
+		t.Errorf("B's no-op build ran %d steps and made %d requests", rep.Ran(), len(srv.Requests()))
+	}
+
+	// A child variant: B already has tiny's layers, so only the child's
+	// own objects come over.
+	repAc, _ := a.build(t, "tinychild")
+	if prep, err = Push(ctx, a.cfg, key, pushDir); err != nil || len(prep.Pushed) != 2 {
+		t.Fatalf("push of tinychild: %+v %v, want its install and postprocess", prep, err)
+	}
+	baseObjs, _ := objectRequests(srv.Requests())
+	srv.Reset()
+	repBc, timeBc := b.build(t, "tinychild")
+	for _, s := range repBc.Steps {
+		wantRemote := s.Name == "install:tinychild" || s.Name == build.StepPostprocess
+		if s.Step != build.StepCommit && (!s.Cached || s.Remote != wantRemote) {
+			t.Errorf("B tinychild: step %s cached=%v remote=%v", s.Name, s.Cached, s.Remote)
+		}
+	}
+	if rootTree(t, a.cfg.RepoDir, repAc.Commit) != rootTree(t, b.cfg.RepoDir, repBc.Commit) {
+		t.Errorf("B's tinychild tree differs from A's")
+	}
+	childObjs, childBytes := objectRequests(srv.Requests())
+	for p := range childObjs {
+		if _, twice := baseObjs[p]; twice {
+			t.Errorf("the child's pull fetched %s again", p)
+		}
+	}
+	t.Logf("FIGURE tinychild after tiny: B %s, fetched %d bytes in %d objects (tiny fetched %d bytes in %d objects)",
+		timeBc.Round(time.Millisecond), childBytes, len(childObjs), baseBytes, len(baseObjs))
+
+	// Negative cases: each a fresh machine holding only tiny's bootstrap (a
+	// copy of B's store and index with the later entries dropped), so the
+	// remote is asked for install and the local build is short.
+	negative := func(t *testing.T, url, keyFile string, probe time.Duration) {
+		c := newMachine(t, variantsDir)
+		seedBootstrap(t, b, c)
+		c.remote(url, keyFile, probe)
+		rep, _ := c.build(t, "tiny")
+		if w := c.log.remoteWarnings(); len(w) != 1 {
+			t.Errorf("%d warnings about the remote cache, want 1: %v", len(w), w)
+		}
+		for _, s := range rep.Steps {
+			if s.Remote {
+				t.Errorf("step %s came from a remote that should not be used", s.Name)
+			}
+		}
+		if ran := rep.Ran(); ran < 2 {
+			t.Errorf("the local build ran %d steps, want install, postprocess and commit", ran)
+		}
+		if got := rootTree(t, c.cfg.RepoDir, rep.Commit); got != treeA {
+			t.Errorf("the local build's tree %s differs from A's %s", got, treeA)
+		}
+		indexSound(t, c)
+	}
+	t.Run("another key", func(t *testing.T) {
+		other, _ := signer(t, a.cfg)
+		defer other.Close(ctx)
+		dir := filepath.Join(t.TempDir(), "other")
+		if _, err := Push(ctx, a.cfg, other, dir); err != nil {
+			t.Fatal(err)
+		}
+		s := publish.NewServer(dir, a.cfg.Log)
+		u, err := s.Start("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		negative(t, u, pubKey, 20*time.Second)
+	})
+	t.Run("tampered object", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "tampered")
+		if out, err := exec.Command("cp", "-a", pushDir, dir).CombinedOutput(); err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+		// hello's binary is in install's result and not in the bootstrap's.
+		install := storeResult(t, a, "install:tiny")
+		obj := objectOf(t, a.cfg.StoreRepo().Path, install, "/usr/bin/hello")
+		path := filepath.Join(dir, "objects", obj[:2], obj[2:]+".filez")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0xff
+		writeFile(t, path, string(data))
+		s := publish.NewServer(dir, a.cfg.Log)
+		u, err := s.Start("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		negative(t, u, pubKey, 20*time.Second)
+	})
+	t.Run("404", func(t *testing.T) {
+		s := &http.Server{Handler: http.NotFoundHandler()}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Serve(ln)
+		defer s.Close()
+		negative(t, "http://"+ln.Addr().String()+"/", pubKey, 20*time.Second)
+	})
+	t.Run("never answers", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var held []net.Conn
+		var mu sync.Mutex
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				held = append(held, c) // accepted, never answered
+				mu.Unlock()
+			}
+		}()
+		defer func() {
+			ln.Close()
+			mu.Lock()
+			for _, c := range held {
+				c.Close()
+			}
+			mu.Unlock()
+		}()
+		start := time.Now()
+		negative(t, "http://"+ln.Addr().String()+"/", pubKey, 3*time.Second)
+		t.Logf("build with a stalled remote: %s", time.Since(start).Round(time.Millisecond))
+	})
+}
+
+// storeResult is the result of a step of the last build on m.
+func storeResult(t *testing.T, m *machine, step string) string {
+	t.Helper()
+	idx, err := cache.OpenIndex(m.cfg.IndexPath(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	lasts, _ := idx.Lasts()
+	for owner, l := range lasts {
+		if strings.HasSuffix(owner, "/"+step) {
+			if e, ok := idx.Get(l.Key); ok {
+				return e.Result
+			}
+		}
+	}
+	t.Fatalf("no result of %s in %s", step, m.cfg.CacheDir)
+	return ""
+}
+
+// objectOf is the content object checksum of a file in a commit.
+func objectOf(t *testing.T, repo, commit, path string) string {
+	t.Helper()
+	out, err := exec.Command("ostree", "--repo="+repo, "ls", "-C", commit, path).CombinedOutput()
+	f := strings.Fields(string(out))
+	if err != nil || len(f) < 6 || len(f[4]) != 64 {
+		t.Fatalf("ostree ls -C %s %s: %v\n%s", commit, path, err, out)
+	}
+	return f[4]
+}
+
+// seedBootstrap gives c a store holding only from's bootstrap result (so
+// the remote is asked for everything after it) and an index with its entry.
+func seedBootstrap(t *testing.T, from, c *machine) {
+	t.Helper()
+	if err := os.MkdirAll(c.cfg.CacheDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("cp", "-a", from.cfg.IndexPath(), c.cfg.IndexPath()).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	idx, err := cache.OpenIndex(c.cfg.IndexPath(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idx.Close()
+	entries, _ := idx.Entries()
+	store := c.cfg.StoreRepo()
+	ctx := context.Background()
+	if err := store.Init(ctx, "bare"); err != nil {
+		t.Fatal(err)
+	}
+	for k, e := range entries {
+		if e.Kind != build.StepBootstrap {
+			idx.Delete(k)
+			continue
+		}
+		if err := store.PullLocal(ctx, from.cfg.StoreRepo().Path, e.Result); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
