@@ -31,9 +31,12 @@ const (
 
 // Options say what to put in the image and where.
 type Options struct {
-	Runner     run.Runner
-	Log        zerolog.Logger
-	Repo       string // repository holding Ref
+	Runner run.Runner
+	Log    zerolog.Logger
+	Repo   string // repository holding Ref
+	// Published is the publish repository holding Ref's commit signed;
+	// needed when the image's remote verifies signatures.
+	Published  string
 	Ref        string
 	OSName     string
 	KernelArgs []string // the variant's
@@ -110,12 +113,9 @@ func (o Options) deploy(ctx context.Context, path string) (string, error) {
 			return "", err
 		}
 	}
-	if err := o.pull(ctx, sysroot.Repo().Path); err != nil {
+	commit, err := o.pull(ctx, sysroot.Repo().Path)
+	if err != nil {
 		return "", fmt.Errorf("pulling %s: %w", o.Ref, err)
-	}
-	commit, ok := sysroot.Repo().RevParse(ctx, o.refspec())
-	if !ok {
-		return "", fmt.Errorf("%s is not in %s", o.Ref, o.Repo)
 	}
 	kargs := append([]string{"root=LABEL=" + RootLabel}, o.KernelArgs...)
 	kargs = append(kargs, o.Config.KernelArgs...)

@@ -132,21 +132,21 @@ func TestImageRemoteDefaultKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = defaultKey(cfg, &c)
+	_, err = defaultKey(cfg, &c)
 	if err == nil || !strings.Contains(err.Error(), "m.yaml:2: field \"remote\"") || !strings.Contains(err.Error(), "keygen") {
 		t.Errorf("no key exported yet: %v", err)
 	}
 	key := filepath.Join(cfg.CacheDir, "publish", publish.KeyFileName)
 	os.MkdirAll(filepath.Dir(key), 0o755)
 	os.WriteFile(key, []byte{0x99, 0x01, 0x8d, 0x04}, 0o644)
-	if err := defaultKey(cfg, &c); err != nil || c.Remote.GPGKey != key {
-		t.Errorf("the exported key: %q %v", c.Remote.GPGKey, err)
+	if pub, err := defaultKey(cfg, &c); err != nil || c.Remote.GPGKey != key || pub != filepath.Dir(key) {
+		t.Errorf("the exported key: %q %q %v", c.Remote.GPGKey, pub, err)
 	}
 	// Publishing unsigned: the message says how the image says so.
 	os.Remove(key)
 	c.Remote.GPGKey = ""
 	os.WriteFile(filepath.Join(cfg.VariantsDir, publish.SettingsFile), []byte("signing: none\n"), 0o644)
-	if err := defaultKey(cfg, &c); err == nil || !strings.Contains(err.Error(), "unsigned: true") {
+	if _, err := defaultKey(cfg, &c); err == nil || !strings.Contains(err.Error(), "unsigned: true") {
 		t.Errorf("unsigned publishing: %v", err)
 	}
 }

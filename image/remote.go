@@ -2,11 +2,13 @@ package image
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/ostreeops"
 )
 
 // The upgrade timer's units, written into the deployment's /etc when the
@@ -98,17 +100,53 @@ func (o Options) addRemote(ctx context.Context, repo string) error {
 	return nil
 }
 
-// pull brings Ref into the sysroot repository under the name the origin
-// will use (refs/remotes/REMOTE/REF with a remote).
-func (o Options) pull(ctx context.Context, repo string) error {
-	args := []string{"ostree", "--repo=" + repo, "pull-local"}
-	if o.Config.Remote != nil {
-		args = append(args, "--remote="+o.remoteName())
+// pull brings Ref's commit into the sysroot repository under the name the
+// origin will use (refs/remotes/REMOTE/REF with a remote) and returns it.
+// For a remote that verifies signatures the commit comes from the publish
+// repository with its signature, checked against the image's key: the
+// machine's ostree verifies the booted commit too (ostree admin status
+// fails on an unsigned one), and a wrong gpg-key shows here, not on the
+// machine.
+func (o Options) pull(ctx context.Context, repo string) (string, error) {
+	r := o.Config.Remote
+	sys := ostreeops.Repo{Path: repo, Runner: o.Runner}
+	if r == nil || r.Unsigned {
+		args := []string{"ostree", "--repo=" + repo, "pull-local"}
+		if r != nil {
+			args = append(args, "--remote="+o.remoteName())
+		}
+		args = append(args, o.Repo, o.Ref)
+		if _, err := o.Runner.Run(ctx, run.Cmd{Args: args, Quiet: true}); err != nil {
+			return "", err
+		}
+		commit, ok := sys.RevParse(ctx, o.refspec())
+		if !ok {
+			return "", fmt.Errorf("%s is not in %s", o.Ref, o.Repo)
+		}
+		return commit, nil
 	}
-	args = append(args, o.Repo, o.Ref)
-	_, err := o.Runner.Run(ctx, run.Cmd{Args: args, Quiet: true})
-	return err
+	commit, ok := ostreeops.Repo{Path: o.Repo, Runner: o.Runner}.RevParse(ctx, o.Ref)
+	if !ok {
+		return "", fmt.Errorf("%s is not in %s", o.Ref, o.Repo)
+	}
+	pub := ostreeops.Repo{Path: o.Published, Runner: o.Runner}
+	if o.Published == "" || !pub.HasCommit(commit) || !pub.HasDetachedMetadata(commit) {
+		return "", fmt.Errorf("%w: commit %s of %s is not published signed in %s, and the image's remote %s verifies signatures: publish it first (go run mage.go publish)",
+			ErrNotPublished, commit, o.Ref, o.Published, o.remoteName())
+	}
+	args := []string{"ostree", "--repo=" + repo, "pull-local", "--remote=" + o.remoteName(), "--gpg-verify", o.Published, commit}
+	if _, err := o.Runner.Run(ctx, run.Cmd{Args: args, Quiet: true}); err != nil {
+		return "", fmt.Errorf("the published commit %s does not verify with the image's key %s: %w", commit, r.GPGKey, err)
+	}
+	if _, err := o.Runner.Run(ctx, run.Cmd{Args: []string{"ostree", "--repo=" + repo, "refs", "--create=" + o.refspec(), commit}, Quiet: true}); err != nil {
+		return "", err
+	}
+	return commit, nil
 }
+
+// ErrNotPublished: an image whose remote verifies signatures needs its
+// commit published (signed) first.
+var ErrNotPublished = errors.New("not published")
 
 // enable runs `systemctl --root=DEPLOY enable UNITS`, which follows the
 // units' [Install] sections (Also=, Alias=) as on the machine.

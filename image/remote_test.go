@@ -50,11 +50,17 @@ func fakeBootable(t *testing.T, ref string) string {
 	return repo
 }
 
-// testKey makes a throwaway signing key in a temporary GnuPG home and
-// exports its public part, binary (.gpg) or armored (.asc).
-func testKey(t *testing.T, armor bool) string {
+// signingKey is a throwaway key in a temporary GnuPG home.
+type signingKey struct {
+	file, home, fpr string // exported public key (.gpg or .asc)
+}
+
+// testKey makes a throwaway signing key in a temporary GnuPG home (short
+// path: gpg-agent's socket lives there) and exports its public part,
+// binary (.gpg) or armored (.asc).
+func testKey(t *testing.T, armor bool) signingKey {
 	t.Helper()
-	home, err := os.MkdirTemp("", "gnupg-")
+	home, err := os.MkdirTemp("/tmp", "gnupg-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,14 +76,38 @@ func testKey(t *testing.T, armor bool) string {
 		return out
 	}
 	gpg("--passphrase", "", "--quick-gen-key", "Image test <image-test@localhost>", "ed25519", "sign", "never")
+	k := signingKey{home: home}
+	for _, l := range strings.Split(string(gpg("--with-colons", "--list-secret-keys")), "\n") {
+		if f := strings.Split(l, ":"); f[0] == "fpr" && k.fpr == "" {
+			k.fpr = f[9]
+		}
+	}
 	args := []string{"--export"}
 	name := "key.gpg"
 	if armor {
 		args, name = []string{"--armor", "--export"}, "key.asc"
 	}
-	path := filepath.Join(t.TempDir(), name)
-	os.WriteFile(path, gpg(args...), 0o644)
-	return path
+	k.file = filepath.Join(t.TempDir(), name)
+	os.WriteFile(k.file, gpg(args...), 0o644)
+	return k
+}
+
+// published is an archive repository holding ref from repo, signed by k,
+// as `mage publish` leaves it.
+func published(t *testing.T, repo, ref string, k signingKey) string {
+	t.Helper()
+	pub := filepath.Join(t.TempDir(), "publish")
+	commit, _ := exec.Command("ostree", "--repo="+repo, "rev-parse", ref).Output()
+	for _, c := range [][]string{
+		{"ostree", "init", "--repo=" + pub, "--mode=archive"},
+		{"ostree", "pull-local", "--repo=" + pub, repo, ref},
+		{"ostree", "gpg-sign", "--repo=" + pub, "--gpg-homedir=" + k.home, strings.TrimSpace(string(commit)), k.fpr},
+	} {
+		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%v: %v\n%s", c, err, out)
+		}
+	}
+	return pub
 }
 
 func needTools(t *testing.T, tools ...string) {
@@ -109,22 +139,34 @@ func TestImageSysrootRemoteOriginAndTimer(t *testing.T) {
 	needTools(t, "ostree", "gpg", "systemctl")
 	const ref = "test/13/x86_64/minimal"
 	repo := fakeBootable(t, ref)
+	k1, k2 := testKey(t, false), testKey(t, true)
+	pub1, pub2 := published(t, repo, ref, k1), published(t, repo, ref, k2)
 	for _, c := range []struct {
-		name   string
-		remote *Remote
-		auto   bool
+		name      string
+		remote    *Remote
+		auto      bool
+		published string
+		fails     string
 	}{
-		{"signed", &Remote{Name: "updates", URL: "http://10.0.2.100/", GPGKey: testKey(t, false)}, true},
-		{"armored-default-name", &Remote{URL: "https://updates.example.org/debian-atomic/", GPGKey: testKey(t, true)}, false},
-		{"unsigned", &Remote{URL: "http://10.0.2.100/", Unsigned: true}, false},
-		{"none", nil, false},
+		{"signed", &Remote{Name: "updates", URL: "http://10.0.2.100/", GPGKey: k1.file}, true, pub1, ""},
+		{"armored-default-name", &Remote{URL: "https://updates.example.org/debian-atomic/", GPGKey: k2.file}, false, pub2, ""},
+		{"unsigned", &Remote{URL: "http://10.0.2.100/", Unsigned: true}, false, "", ""},
+		{"none", nil, false, "", ""},
+		{"not-published", &Remote{URL: "http://10.0.2.100/", GPGKey: k1.file}, false, t.TempDir(), "publish it first"},
+		{"other-key", &Remote{URL: "http://10.0.2.100/", GPGKey: k1.file}, false, pub2, "does not verify with the image's key"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sysroot := filepath.Join(t.TempDir(), "sysroot")
 			t.Cleanup(func() { unfreeze(filepath.Dir(sysroot)) })
-			o := Options{Runner: run.Exec{}, Log: zerolog.Nop(), Repo: repo, Ref: ref, OSName: "debian",
+			o := Options{Runner: run.Exec{}, Log: zerolog.Nop(), Repo: repo, Ref: ref, OSName: "debian", Published: c.published,
 				Config: Config{DiskSize: "4G", Filesystem: "ext4", Remote: c.remote, AutoUpdate: c.auto}}
 			commit, err := o.deploy(context.Background(), sysroot)
+			if c.fails != "" {
+				if err == nil || !strings.Contains(err.Error(), c.fails) {
+					t.Fatalf("want an error saying %q, got %v", c.fails, err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,6 +213,10 @@ func TestImageSysrootRemoteOriginAndTimer(t *testing.T) {
 				}
 				if kerr != nil || !strings.Contains(keys, "image-test@localhost") {
 					t.Errorf("the key is not imported for %s: %v\n%s", name, kerr, keys)
+				}
+				// The booted commit verifies on the machine (ostree admin status checks it).
+				if out, err := ostree("show", "--gpg-verify-remote="+name, commit); err != nil {
+					t.Errorf("the deployed commit does not verify: %v\n%s", err, out)
 				}
 			}
 			if _, err := os.Lstat(timer); (err == nil) != c.auto {

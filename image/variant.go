@@ -24,7 +24,8 @@ func ForVariant(ctx context.Context, cfg build.Config, imagesDir, name string) (
 	if err != nil {
 		return Result{}, err
 	}
-	if err := defaultKey(cfg, &ic); err != nil {
+	published, err := defaultKey(cfg, &ic)
+	if err != nil {
 		return Result{}, err
 	}
 	if err := build.EnsureHost(ctx, cfg, hostRequirements(ic)); err != nil {
@@ -42,7 +43,7 @@ func ForVariant(ctx context.Context, cfg build.Config, imagesDir, name string) (
 	defer lock.Release()
 	res, err := Build(ctx, Options{
 		Runner: cfg.Runner, Log: cfg.Log, Repo: cfg.RepoDir, Ref: v.Ref, OSName: v.OSName,
-		KernelArgs: v.KernelArgs, Config: ic,
+		KernelArgs: v.KernelArgs, Config: ic, Published: published,
 		Work: filepath.Join(cfg.CacheDir, "work", "image-"+name),
 		Out:  filepath.Join(cfg.CacheDir, "images", name),
 	})
@@ -56,26 +57,30 @@ func ForVariant(ctx context.Context, cfg build.Config, imagesDir, name string) (
 
 // defaultKey gives a signed remote that names no gpg-key the public key
 // `mage keygen` exported beside the publish repository, so that after
-// keygen and publish an image needs no editing. It is checked here,
-// before anything is built.
-func defaultKey(cfg build.Config, c *Config) error {
+// keygen and publish an image needs no editing; it is checked here, before
+// anything is built. It returns the publish repository, where a signed
+// remote's image takes its commit (with the signature) from.
+func defaultKey(cfg build.Config, c *Config) (string, error) {
 	r := c.Remote
-	if r == nil || r.Unsigned || r.GPGKey != "" {
-		return nil
+	if r == nil || r.Unsigned {
+		return "", nil
 	}
 	s, err := publish.LoadSettings(cfg.VariantsDir)
 	if err != nil {
-		return err
+		return "", err
+	}
+	if r.GPGKey != "" {
+		return s.RepoDir(cfg), nil
 	}
 	path := filepath.Join(s.RepoDir(cfg), publish.KeyFileName)
 	if msg := checkKeyFile(path); msg != "" {
 		if s.Unsigned {
 			msg += fmt.Sprintf("; %s publishes unsigned (signing: none): say so with unsigned: true in the remote", s.File)
 		}
-		return fmt.Errorf("%s:%d: field \"remote\": no gpg-key given, and the default one fails: %s; or name the key with gpg-key", c.file, c.remoteLine, msg)
+		return "", fmt.Errorf("%s:%d: field \"remote\": no gpg-key given, and the default one fails: %s; or name the key with gpg-key", c.file, c.remoteLine, msg)
 	}
 	r.GPGKey = path
-	return nil
+	return s.RepoDir(cfg), nil
 }
 
 // hostRequirements are the tools an image build runs.
