@@ -369,9 +369,14 @@ type Delta struct{ From, To string }
 
 func (d Delta) String() string { return d.From + "-" + d.To }
 
-// StaticDeltaGenerate makes the static delta from one commit to another.
-func (r Repo) StaticDeltaGenerate(ctx context.Context, d Delta) error {
-	_, err := r.ostree(ctx, true, "static-delta", "generate", "--from="+d.From, "--to="+d.To)
+// StaticDeltaGenerate makes the static delta from one commit to another;
+// inline puts its parts into the superblock, one file to fetch.
+func (r Repo) StaticDeltaGenerate(ctx context.Context, d Delta, inline bool) error {
+	args := []string{"static-delta", "generate", "--from=" + d.From, "--to=" + d.To}
+	if inline {
+		args = append(args, "--inline")
+	}
+	_, err := r.ostree(ctx, true, args...)
 	return err
 }
 

@@ -17,9 +17,10 @@ import (
 type PullFigures struct {
 	Duration   time.Duration
 	Requests   int
-	Bytes      int64 // response bodies
-	Superblock bool  // a static delta's superblock was fetched
-	Loose      int   // loose content and tree objects fetched (a delta pull fetches none)
+	Bytes      int64    // response bodies
+	Superblock bool     // a static delta's superblock was fetched
+	Loose      int      // loose content and tree objects fetched (a delta pull fetches none)
+	LooseSeen  []string `json:",omitempty"` // the first few of them
 }
 
 // BenchResult is one run of Bench.
@@ -175,6 +176,9 @@ func figures(reqs []Request, d time.Duration) PullFigures {
 		}
 		if strings.HasPrefix(r.Path, "/objects/") && (strings.HasSuffix(r.Path, ".filez") || strings.HasSuffix(r.Path, ".dirtree") || strings.HasSuffix(r.Path, ".dirmeta")) {
 			f.Loose++
+			if len(f.LooseSeen) < 10 {
+				f.LooseSeen = append(f.LooseSeen, fmt.Sprintf("%s (%d bytes)", r.Path, r.Bytes))
+			}
 		}
 	}
 	return f

@@ -244,3 +244,105 @@ func TestE2EPublishHistory(t *testing.T) {
 		t.Fatal("an unsigned summary kept the old signature")
 	}
 }
+
+// TestE2EPublishTiny is the host end-to-end test on the tiny test
+// variant, built from the real archive: publish, serve on 127.0.0.1, a
+// client pulls with the signature verified; a rebuild with one more
+// package and a second publish; the client's pull takes the static delta
+// (the server saw the superblock and no loose object); publishing again
+// writes nothing; another key, a remote without the key and a tampered
+// object are each rejected. It logs the figures the closing note needs.
+func TestE2EPublishTiny(t *testing.T) {
+	e2e(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	cfg.VariantsDir = filepath.Join("..", "testdata", "variants")
+	benchDir := filepath.Join(dir, "bench")
+	if d := os.Getenv("DEBIAN_ATOMIC_KEEP_BENCH"); d != "" {
+		benchDir = d // kept after the test, to look into
+	}
+	res, err := Bench(ctx, cfg, "tiny", "tree", benchDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + BenchTable(res))
+	if !res.DeltaPull.Superblock || res.DeltaPull.Loose != 0 {
+		t.Fatalf("the second pull did not take the static delta: %+v", res.DeltaPull)
+	}
+	if res.FullPull.Superblock || res.FullPull.Loose == 0 {
+		t.Fatalf("the fresh client's pull: %+v", res.FullPull)
+	}
+	if res.DeltaSize == 0 || res.DeltaSize >= res.CommitSize {
+		t.Fatalf("delta %d bytes against a full commit of %d", res.DeltaSize, res.CommitSize)
+	}
+	for _, client := range []string{"client-delta", "client-full"} {
+		repo := filepath.Join(benchDir, client)
+		if got := ostreeT(t, repo, "rev-parse", "origin:"+res.Ref); got != res.Second {
+			t.Fatalf("%s has %s, published %s", client, got, res.Second)
+		}
+		ostreeT(t, repo, "ls", res.Second, "/usr/bin/tree")
+		ostreeT(t, repo, "fsck")
+	}
+
+	// Publishing again with nothing new writes nothing.
+	before := snapshot(t, res.PublishDir)
+	if rep, err := Publish(ctx, res.Config, res.Settings, nil); err != nil || rep.Changed() {
+		t.Fatalf("publish with nothing new: %+v %v", rep, err)
+	}
+	if snapshot(t, res.PublishDir) != before {
+		t.Fatal("publish with nothing new changed the repository")
+	}
+
+	serve := func(dir string) string {
+		srv := NewServer(dir, res.Config.Log)
+		url, err := srv.Start("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { srv.Close() })
+		return url
+	}
+	rejected := func(what, url, keyFile, want string) {
+		t.Helper()
+		client := ostreeops.Repo{Path: filepath.Join(dir, "client-"+strings.ReplaceAll(what, " ", "-")), Runner: res.Config.Runner}
+		err := clientPull(ctx, client, url, keyFile, res.Ref)
+		if err == nil {
+			t.Fatalf("%s: the pull was accepted", what)
+		}
+		if !strings.Contains(strings.ToLower(err.Error()), want) {
+			t.Fatalf("%s: rejected, but not for the expected reason (%q): %v", what, want, err)
+		}
+		if _, ok := client.RevParse(ctx, "origin:"+res.Ref); ok {
+			t.Fatalf("%s: the ref was written", what)
+		}
+		t.Logf("%s: rejected: %.200s", what, err)
+	}
+	url := serve(res.PublishDir)
+	rejected("remote without the key", url, "", "gpg")
+
+	// The same commits published by another key.
+	other := &Settings{Keep: DefaultKeep, Repo: filepath.Join(dir, "other")}
+	testKey(t, res.Config, other)
+	if _, err := Publish(ctx, res.Config, other, nil); err != nil {
+		t.Fatal(err)
+	}
+	rejected("signed by another key", serve(other.Repo), res.KeyFile, "gpg")
+
+	// One object of the published commit changed on the server.
+	tampered := filepath.Join(dir, "tampered")
+	if out, err := exec.Command("cp", "-a", res.PublishDir, tampered).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	fields := strings.Fields(ostreeT(t, tampered, "ls", "-C", res.Second, "/usr/bin/hello"))
+	obj := filepath.Join(tampered, "objects", fields[4][:2], fields[4][2:]+".filez")
+	data, err := os.ReadFile(obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(obj, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rejected("tampered object", serve(tampered), res.KeyFile, "")
+}

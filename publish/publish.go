@@ -48,6 +48,14 @@ func (r Report) Changed() bool {
 	return r.Summary || len(r.PrunedCommits) > 0 || len(r.PrunedDeltas) > 0
 }
 
+// InlineDeltaMax is the largest static delta written as one file (its
+// parts inlined into the superblock). Beyond it, parts are separate files.
+// One file is also what makes ostree 2022.7 clients (Debian 12) take the
+// delta alone: with separate parts, a pull that gets the commit's signature
+// before the part has been applied also fetches some of the changed
+// objects loose (seen here: 4 to 8 objects of a one-package change).
+const InlineDeltaMax = 32 << 20
+
 type target struct{ variant, ref string }
 
 // Publish brings the built refs of the variants names (every variant with a
@@ -213,8 +221,17 @@ func publishRef(ctx context.Context, cfg build.Config, s *Settings, out, pub ost
 	}
 	if from != "" {
 		d := ostreeops.Delta{From: from, To: built}
-		if err := pub.StaticDeltaGenerate(ctx, d); err != nil {
+		if err := pub.StaticDeltaGenerate(ctx, d, true); err != nil {
 			return rr, fmt.Errorf("static delta %s -> %s: %w", short(from), short(built), err)
+		}
+		if pub.StaticDeltaSize(d) > InlineDeltaMax {
+			// A client holds a superblock in memory: big deltas get parts.
+			if err := pub.StaticDeltaDelete(ctx, d); err != nil {
+				return rr, err
+			}
+			if err := pub.StaticDeltaGenerate(ctx, d, false); err != nil {
+				return rr, fmt.Errorf("static delta %s -> %s: %w", short(from), short(built), err)
+			}
 		}
 		rr.Delta, rr.DeltaSize = d.String(), pub.StaticDeltaSize(d)
 	}
