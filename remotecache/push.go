@@ -21,7 +21,6 @@ type PushReport struct {
 	Pushed   []string // refs added
 	Present  int      // refs the folder had already
 	Skipped  []string // index entries whose stored result failed its check
-	Summary  bool     // the summary was regenerated and signed
 	KeyFile  string   // the public key exported beside the entries
 	Bytes    int64    // bytes the folder grew by
 	Duration time.Duration
@@ -30,9 +29,10 @@ type PushReport struct {
 // Push writes the step results the last builds made (the index's latest key
 // of every variant's step) into the archive-mode repository dir: the result
 // commit unchanged and signed, and a signed entry commit under the key's ref
-// carrying what the index needs; then a signed summary and the public key.
-// Keys the folder holds already are left alone, so pushing twice writes
-// nothing.
+// carrying what the index needs; then the public key. No summary: CI jobs
+// push in parallel into one static host, which could not merge theirs (see
+// ostreeops.RemoteAddSignedCommits). Keys the folder holds already are left
+// alone, so pushing twice writes nothing.
 func Push(ctx context.Context, cfg build.Config, signer *publish.Signer, dir string) (PushReport, error) {
 	start := time.Now()
 	rep := PushReport{Dir: dir}
@@ -84,12 +84,6 @@ func Push(ctx context.Context, cfg build.Config, signer *publish.Signer, dir str
 		} else {
 			rep.Present++
 		}
-	}
-	if len(rep.Pushed) > 0 || !dst.HasSummary() {
-		if err := dst.UpdateSummary(ctx, signer.ID, signer.Home); err != nil {
-			return rep, fmt.Errorf("signing the summary of %s: %w", dir, err)
-		}
-		rep.Summary = true
 	}
 	if rep.KeyFile, err = signer.ExportPublic(ctx, dir); err != nil {
 		return rep, err

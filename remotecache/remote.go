@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -133,16 +135,19 @@ func (r *Remote) fetch(ctx context.Context, store ostreeops.Repo, kind string, k
 	return build.RemoteResult{Result: e.Result, Size: e.ResultSize, TreeSize: e.TreeSize}, nil
 }
 
-// configure (re)writes the remote into the store's configuration with GPG
-// verification of commits and summary, once per build.
+// configure checks that the remote answers (once per build) and (re)writes
+// it into the store's configuration with GPG verification of commits.
 func (r *Remote) configure(ctx context.Context, store ostreeops.Repo) error {
 	if r.configured[store.Path] {
 		return nil
 	}
+	if err := r.alive(ctx); err != nil {
+		return err
+	}
 	if err := store.RemoteDelete(ctx, RemoteName); err != nil {
 		return err
 	}
-	if err := store.RemoteAdd(ctx, RemoteName, r.URL, r.KeyFile); err != nil {
+	if err := store.RemoteAddSignedCommits(ctx, RemoteName, r.URL, r.KeyFile); err != nil {
 		return fmt.Errorf("configuring the remote cache in %s: %w", store.Path, err)
 	}
 	if r.configured == nil {
@@ -166,7 +171,8 @@ func (r *Remote) pull(ctx context.Context, store ostreeops.Repo, ref string, met
 		return nil
 	case pctx.Err() != nil && ctx.Err() == nil:
 		return fmt.Errorf("no answer within %s", limit)
-	case strings.Contains(err.Error(), "No such branch"):
+	case strings.Contains(err.Error(), "HTTP 404"), strings.Contains(err.Error(), "No such file"):
+		// The remote answered (alive checked it), so a 404 is a key it lacks.
 		return fmt.Errorf("%w: %s", build.ErrRemoteMiss, ref)
 	}
 	return err
@@ -177,4 +183,39 @@ func short(c string) string {
 		return c[:12]
 	}
 	return c
+}
+
+// alive fetches the remote's config, which every OSTree repository has: a
+// remote that is down, stalls or answers 404 fails here, within the probe
+// deadline, and a 404 on a ref afterwards means a key the remote lacks.
+func (r *Remote) alive(ctx context.Context) error {
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return err
+	}
+	if u.Scheme == "file" {
+		if _, err := os.Stat(filepath.Join(u.Path, "config")); err != nil {
+			return fmt.Errorf("%s is not an OSTree repository (%v)", r.URL, err)
+		}
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.ProbeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(cctx, http.MethodGet, strings.TrimSuffix(r.URL, "/")+"/config", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		if cctx.Err() != nil && ctx.Err() == nil {
+			return fmt.Errorf("no answer within %s", r.ProbeTimeout)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "[core]") {
+		return fmt.Errorf("%s/config answered %s, not an OSTree repository's config", strings.TrimSuffix(r.URL, "/"), resp.Status)
+	}
+	return nil
 }

@@ -3,10 +3,13 @@ package remotecache
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -109,6 +112,12 @@ func (f *fakeOstree) count(sub string) int {
 
 func fetchOnce(t *testing.T, r *Remote, f *fakeOstree, kind string) (build.RemoteResult, error) {
 	store := ostreeops.Repo{Path: t.TempDir(), Runner: f}
+	if r.URL == "" {
+		// A remote that answers: a folder with an OSTree config.
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "config"), []byte("[core]\nrepo_version=1\nmode=archive-z2\n"), 0o644)
+		r.URL = "file://" + dir
+	}
 	key, _ := testKey(kind)
 	return r.Fetch(context.Background(), store, kind, key)
 }
@@ -116,7 +125,7 @@ func fetchOnce(t *testing.T, r *Remote, f *fakeOstree, kind string) (build.Remot
 func TestFetchChecksTheEntryAndSetsTheStoreRef(t *testing.T) {
 	meta, _ := goodEntry(build.StepInstall).Strings()
 	f := &fakeOstree{meta: meta}
-	r := &Remote{URL: "http://127.0.0.1:1/", KeyFile: "/k.gpg", ProbeTimeout: DefaultProbeTimeout, PullTimeout: DefaultPullTimeout}
+	r := &Remote{KeyFile: "/k.gpg", ProbeTimeout: DefaultProbeTimeout, PullTimeout: DefaultPullTimeout}
 	res, err := fetchOnce(t, r, f, build.StepInstall)
 	if err != nil || res.Result != resultC || res.Size != 321 || res.TreeSize != 4096 {
 		t.Fatalf("fetch: %+v %v", res, err)
@@ -125,7 +134,7 @@ func TestFetchChecksTheEntryAndSetsTheStoreRef(t *testing.T) {
 		f.count("pull --depth=1 --network-retries=0 "+RemoteName) != 1 {
 		t.Errorf("pulls: %v", f.calls)
 	}
-	if f.count("remote add --set=gpg-verify=true --set=gpg-verify-summary=true --gpg-import=/k.gpg") != 1 {
+	if f.count("remote add --set=gpg-verify=true --set=gpg-verify-summary=false --gpg-import=/k.gpg") != 1 {
 		t.Errorf("remote not configured with GPG verification: %v", f.calls)
 	}
 	key, _ := testKey(build.StepInstall)
@@ -144,8 +153,8 @@ func TestFetchChecksTheEntryAndSetsTheStoreRef(t *testing.T) {
 }
 
 func TestFetchMissIsQuietFailureTurnsTheRemoteOff(t *testing.T) {
-	r := &Remote{URL: "http://127.0.0.1:1/", KeyFile: "/k.gpg", ProbeTimeout: DefaultProbeTimeout, PullTimeout: DefaultPullTimeout}
-	f := &fakeOstree{pullErr: "error: No such branch 'cache/install/x' in repository summary"}
+	r := &Remote{KeyFile: "/k.gpg", ProbeTimeout: DefaultProbeTimeout, PullTimeout: DefaultPullTimeout}
+	f := &fakeOstree{pullErr: "error: Server returned HTTP 404"}
 	for i := 0; i < 2; i++ {
 		if _, err := fetchOnce(t, r, f, build.StepInstall); !errors.Is(err, build.ErrRemoteMiss) {
 			t.Fatalf("a key the remote lacks: %v, want a quiet miss", err)
@@ -154,9 +163,9 @@ func TestFetchMissIsQuietFailureTurnsTheRemoteOff(t *testing.T) {
 	if f.count(" pull ") != 2 {
 		t.Errorf("a miss must not turn the remote off: %v", f.calls)
 	}
-	f = &fakeOstree{pullErr: "error: Server returned HTTP 404"}
+	f = &fakeOstree{pullErr: "error: Server returned HTTP 500"}
 	_, err := fetchOnce(t, r, f, build.StepInstall)
-	if err == nil || errors.Is(err, build.ErrRemoteMiss) || !strings.Contains(err.Error(), "404") {
+	if err == nil || errors.Is(err, build.ErrRemoteMiss) || !strings.Contains(err.Error(), "500") {
 		t.Fatalf("a failing remote: %v, want an error to warn about", err)
 	}
 	calls := len(f.calls)
@@ -191,5 +200,20 @@ func TestFromEnv(t *testing.T) {
 	_, err := FromEnv(cfg)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(cfg.CacheDir, "publish", "debian-atomic.gpg")) || !strings.Contains(err.Error(), KeyEnv) {
 		t.Errorf("no key file: %v", err)
+	}
+}
+
+func TestFetchFromARemoteThatIsNotThere(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	for name, url := range map[string]string{"404": srv.URL + "/", "no folder": "file:///nonexistent/cache", "refused": "http://127.0.0.1:1/"} {
+		f := &fakeOstree{}
+		r := &Remote{URL: url, KeyFile: "/k.gpg", ProbeTimeout: 5 * time.Second, PullTimeout: DefaultPullTimeout}
+		if _, err := fetchOnce(t, r, f, build.StepBootstrap); err == nil || errors.Is(err, build.ErrRemoteMiss) {
+			t.Errorf("%s: %v, want an error to warn about", name, err)
+		}
+		if len(f.calls) != 0 {
+			t.Errorf("%s: ran %v before the remote answered", name, f.calls)
+		}
 	}
 }
