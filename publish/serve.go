@@ -24,8 +24,9 @@ type Request struct {
 // or object store would do) and records every request, so tests can tell a
 // delta pull from a pull of loose objects.
 type Server struct {
-	dir string
-	log zerolog.Logger
+	dir   string
+	log   zerolog.Logger
+	level zerolog.Level // of the per-request lines
 
 	mu       sync.Mutex
 	requests []Request
@@ -35,7 +36,7 @@ type Server struct {
 
 // NewServer serves dir; log gets one line per request (at debug level).
 func NewServer(dir string, log zerolog.Logger) *Server {
-	return &Server{dir: dir, log: log}
+	return &Server{dir: dir, log: log, level: zerolog.DebugLevel}
 }
 
 // Handler is the file server with request recording. Directory listings
@@ -48,7 +49,7 @@ func (s *Server) Handler() http.Handler {
 		s.mu.Lock()
 		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Status: rw.status, Bytes: rw.bytes})
 		s.mu.Unlock()
-		s.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rw.status).Int64("bytes", rw.bytes).Msg("serve")
+		s.log.WithLevel(s.level).Str("method", r.Method).Str("path", r.URL.Path).Int("status", rw.status).Int64("bytes", rw.bytes).Msg("serve")
 	})
 }
 
@@ -98,6 +99,7 @@ func (s *Server) Close() error {
 // Serve serves dir on addr until ctx ends, logging each request.
 func Serve(ctx context.Context, dir, addr string, log zerolog.Logger) error {
 	s := NewServer(dir, log)
+	s.level = zerolog.InfoLevel // a person watching `mage serve` sees each request
 	url, err := s.Start(addr)
 	if err != nil {
 		return err
