@@ -236,12 +236,7 @@ func TestE2ERemoteCache(t *testing.T) {
 		t.Fatalf("second push wrote something: %+v %v", again, err)
 	}
 
-	srv := publish.NewServer(pushDir, a.cfg.Log)
-	url, err := srv.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, url := serve(t, pushDir, a.cfg.Log)
 
 	b := newMachine(t, variantsDir)
 	b.remote(url, pubKey, 20*time.Second)
@@ -254,7 +249,7 @@ func TestE2ERemoteCache(t *testing.T) {
 	if treeA != treeB {
 		t.Errorf("B's root tree %s differs from A's %s", treeB, treeA)
 	}
-	_, baseBytes := objectRequests(srv.Requests())
+	baseObjs, baseBytes := objectRequests(srv.Requests())
 	t.Logf("FIGURE tiny: A cold build %s, B from the remote %s (%.3fx); fetched %d bytes (%d requests)",
 		coldA.Round(time.Millisecond), timeB.Round(time.Millisecond), timeB.Seconds()/coldA.Seconds(), baseBytes, len(srv.Requests()))
 	indexSound(t, b)
@@ -270,7 +265,6 @@ func TestE2ERemoteCache(t *testing.T) {
 	if prep, err = Push(ctx, a.cfg, key, pushDir); err != nil || len(prep.Pushed) != 2 {
 		t.Fatalf("push of tinychild: %+v %v, want its install and postprocess", prep, err)
 	}
-	baseObjs, _ := objectRequests(srv.Requests())
 	srv.Reset()
 	repBc, timeBc := b.build(t, "tinychild")
 	for _, s := range repBc.Steps {
@@ -283,6 +277,9 @@ func TestE2ERemoteCache(t *testing.T) {
 		t.Errorf("B's tinychild tree differs from A's")
 	}
 	childObjs, childBytes := objectRequests(srv.Requests())
+	if len(baseObjs) == 0 || len(childObjs) == 0 {
+		t.Errorf("the server sent %d objects for tiny and %d for the child", len(baseObjs), len(childObjs))
+	}
 	for p := range childObjs {
 		if _, twice := baseObjs[p]; twice {
 			t.Errorf("the child's pull fetched %s again", p)
@@ -322,12 +319,7 @@ func TestE2ERemoteCache(t *testing.T) {
 		if _, err := Push(ctx, a.cfg, other, dir); err != nil {
 			t.Fatal(err)
 		}
-		s := publish.NewServer(dir, a.cfg.Log)
-		u, err := s.Start("127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		_, u := serve(t, dir, a.cfg.Log)
 		negative(t, u, pubKey, 20*time.Second)
 	})
 	t.Run("tampered object", func(t *testing.T) {
@@ -345,12 +337,7 @@ func TestE2ERemoteCache(t *testing.T) {
 		}
 		data[len(data)/2] ^= 0xff
 		writeFile(t, path, string(data))
-		s := publish.NewServer(dir, a.cfg.Log)
-		u, err := s.Start("127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
+		_, u := serve(t, dir, a.cfg.Log)
 		negative(t, u, pubKey, 20*time.Second)
 	})
 	t.Run("404", func(t *testing.T) {
@@ -393,6 +380,19 @@ func TestE2ERemoteCache(t *testing.T) {
 		negative(t, "http://"+ln.Addr().String()+"/", pubKey, 3*time.Second)
 		t.Logf("build with a stalled remote: %s", time.Since(start).Round(time.Millisecond))
 	})
+}
+
+// serve serves dir on 127.0.0.1 with the publish package's recording file
+// server until the test ends.
+func serve(t *testing.T, dir string, log zerolog.Logger) (*publish.Server, string) {
+	t.Helper()
+	srv := publish.NewServer(dir, log)
+	url, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, url
 }
 
 // storeResult is the result of a step of the last build on m.
@@ -456,4 +456,46 @@ func seedBootstrap(t *testing.T, from, c *machine) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestE2ERemoteCacheMinimalFigure measures the figure on the real
+// minimal variant (minutes: a cold build, a push of about a gigabyte):
+// A's cold build against B's build from the remote. It runs only with
+// DEBIAN_ATOMIC_REMOTE_MINIMAL=1.
+func TestE2ERemoteCacheMinimalFigure(t *testing.T) {
+	e2e(t)
+	if os.Getenv("DEBIAN_ATOMIC_REMOTE_MINIMAL") != "1" {
+		t.Skip("set DEBIAN_ATOMIC_REMOTE_MINIMAL=1 to measure minimal")
+	}
+	ctx := context.Background()
+	variantsDir := t.TempDir()
+	for _, f := range []string{"minimal.yaml", "variants.lock"} {
+		body, err := os.ReadFile(filepath.Join("..", "variants", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(variantsDir, f), string(body))
+	}
+	a := newMachine(t, variantsDir)
+	repA, coldA := a.build(t, "minimal")
+	key, pubKey := signer(t, a.cfg)
+	defer key.Close(ctx)
+	pushDir := filepath.Join(t.TempDir(), "remote-cache")
+	prep, err := Push(ctx, a.cfg, key, pushDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("push: %s", prep.Text())
+	srv, url := serve(t, pushDir, a.cfg.Log)
+	b := newMachine(t, variantsDir)
+	b.remote(url, pubKey, 20*time.Second)
+	repB, timeB := b.build(t, "minimal")
+	checkSteps(t, "B", repB, true)
+	if rootTree(t, a.cfg.RepoDir, repA.Commit) != rootTree(t, b.cfg.RepoDir, repB.Commit) {
+		t.Errorf("B's root tree differs from A's")
+	}
+	_, fetched := objectRequests(srv.Requests())
+	t.Logf("FIGURE minimal: A cold build %s, push %s, B from the remote %s (%.3fx); fetched %d bytes (%d requests)",
+		coldA.Round(time.Millisecond), prep.Duration.Round(time.Millisecond), timeB.Round(time.Millisecond),
+		timeB.Seconds()/coldA.Seconds(), fetched, len(srv.Requests()))
 }
