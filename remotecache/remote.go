@@ -126,7 +126,9 @@ func (r *Remote) fetch(ctx context.Context, store ostreeops.Repo, kind string, k
 	if err != nil {
 		return build.RemoteResult{}, fmt.Errorf("entry %s: %w", short(entry), err)
 	}
-	if err := r.pull(ctx, store, ref, false); err != nil {
+	// The trees of the entry checked above, by checksum: the ref may have
+	// moved on the server since.
+	if err := r.pull(ctx, store, entry, false); err != nil {
 		return build.RemoteResult{}, err
 	}
 	if err := store.SetRef(ctx, ref, e.Result); err != nil {
@@ -157,7 +159,8 @@ func (r *Remote) configure(ctx context.Context, store ostreeops.Repo) error {
 	return nil
 }
 
-// pull fetches the entry and its result (depth 1) within a deadline.
+// pull fetches the entry (a ref or a checksum) and its result (depth 1)
+// within a deadline.
 func (r *Remote) pull(ctx context.Context, store ostreeops.Repo, ref string, metadataOnly bool) error {
 	limit := r.PullTimeout
 	if metadataOnly {
@@ -165,7 +168,9 @@ func (r *Remote) pull(ctx context.Context, store ostreeops.Repo, ref string, met
 	}
 	pctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	start := time.Now()
 	err := store.PullRef(pctx, RemoteName, ref, ostreeops.PullOptions{Depth: 1, MetadataOnly: metadataOnly})
+	r.Log.Debug().Str("ref", ref).Bool("commits_only", metadataOnly).Dur("duration", time.Since(start)).Err(err).Msg("remote cache: pull")
 	switch {
 	case err == nil:
 		return nil
