@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,10 +32,14 @@ type BenchResult struct {
 	Build, Rebuild    time.Duration
 	Publish, Publish2 time.Duration // first publish; publish of the one-package rebuild
 	NoOpPublish       time.Duration
-	CommitSize        int64 // full pull of the second commit, as stored
-	DeltaSize         int64 // static delta first -> second
-	FullPull          PullFigures
-	DeltaPull         PullFigures
+	CommitSize        int64       // full pull of the second commit, as stored
+	DeltaSize         int64       // static delta first -> second
+	FullPull          PullFigures // host ostree, fresh client
+	DeltaPull         PullFigures // host ostree, client on the first commit
+	// The delta pull by the ostree inside the commit (what machines run),
+	// in a chroot of the first commit; zero when the variant has no ostree.
+	MachinePull   PullFigures
+	MachineOstree string
 	// Where things are, for the end-to-end test's further checks.
 	PublishDir, KeyFile, GnuPGHome string
 	Config                         build.Config `json:"-"`
@@ -46,8 +51,8 @@ type BenchResult struct {
 // publish again (a static delta); then over loopback HTTP a fresh client's
 // full pull of the second commit against the delta pull of a client that
 // has the first. Packages come from cfg's package cache.
-func Bench(ctx context.Context, cfg build.Config, name, extra, dir string) (BenchResult, error) {
-	res := BenchResult{Variant: name, Added: extra}
+func Bench(ctx context.Context, cfg build.Config, name, extra, dir string) (res BenchResult, err error) {
+	res = BenchResult{Variant: name, Added: extra}
 	if os.Getenv(Env) != "" {
 		return res, fmt.Errorf("%s is set: unset it, the benchmark publishes into %s", Env, dir)
 	}
@@ -147,6 +152,39 @@ func Bench(ctx context.Context, cfg build.Config, name, extra, dir string) (Benc
 		return res, err
 	}
 	res.FullPull = figures(srv.Requests(), time.Since(start))
+
+	// The same delta pull by the ostree machines run: the one in the first
+	// commit (trixie's), when the variant has it.
+	out := ostreeops.Repo{Path: c.RepoDir, Runner: c.Runner}
+	tc, err := newTreeClient(ctx, out, res.First, filepath.Join(dir, "machine"))
+	switch {
+	case errors.Is(err, errNoOstree):
+		c.Log.Warn().Str("variant", name).Msg("bench: the variant has no ostree; no pull by the machine's own ostree")
+	case err != nil:
+		return res, err
+	default:
+		defer func() {
+			if cerr := tc.Close(); err == nil {
+				err = cerr
+			}
+		}()
+		res.MachineOstree = tc.version(ctx)
+		if err := tc.addRemote(ctx, url, res.KeyFile); err != nil {
+			return res, err
+		}
+		if _, err := tc.ostree(ctx, "pull", "origin", res.Ref+"@"+res.First); err != nil {
+			return res, fmt.Errorf("the machine's ostree pulling the first commit: %w", err)
+		}
+		srv.Reset()
+		start = time.Now()
+		if _, err := tc.ostree(ctx, "pull", "origin", res.Ref); err != nil {
+			return res, fmt.Errorf("the machine's ostree pulling the second commit: %w", err)
+		}
+		res.MachinePull = figures(srv.Requests(), time.Since(start))
+		if got, _ := tc.ostree(ctx, "rev-parse", "origin:"+res.Ref); got != res.Second {
+			return res, fmt.Errorf("the machine's ostree pulled %s, published %s", got, res.Second)
+		}
+	}
 	data, _ := json.MarshalIndent(res, "", "  ")
 	os.WriteFile(filepath.Join(dir, "bench-publish.json"), data, 0o644)
 	return res, nil
@@ -195,7 +233,10 @@ func BenchTable(r BenchResult) string {
 	for _, p := range []struct {
 		name string
 		f    PullFigures
-	}{{"full pull ", r.FullPull}, {"delta pull", r.DeltaPull}} {
+	}{{"full pull (host ostree)", r.FullPull}, {"delta pull (host ostree)", r.DeltaPull}, {"delta pull (ostree " + r.MachineOstree + " of the commit)", r.MachinePull}} {
+		if p.f.Requests == 0 {
+			continue
+		}
 		fmt.Fprintf(&b, "  %s over loopback: %s, %d requests, %s, delta superblock %v, loose objects %d\n",
 			p.name, p.f.Duration.Round(time.Millisecond), p.f.Requests, mib(p.f.Bytes), p.f.Superblock, p.f.Loose)
 	}

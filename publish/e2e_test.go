@@ -257,18 +257,35 @@ func TestE2EPublishTiny(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	cfg := testConfig(t, dir)
-	cfg.VariantsDir = filepath.Join("..", "testdata", "variants")
+	// tiny with ostree, so the delta pull is also made by trixie's ostree,
+	// the one machines run.
+	cfg.VariantsDir = filepath.Join(dir, "variants")
+	os.MkdirAll(cfg.VariantsDir, 0o755)
+	body, err := os.ReadFile(filepath.Join("..", "testdata", "variants", "tiny.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(cfg.VariantsDir, "tiny.yaml"), []byte(strings.Replace(string(body), "  - hello\n", "  - hello\n  - ostree\n", 1)), 0o644)
 	benchDir := filepath.Join(dir, "bench")
 	if d := os.Getenv("DEBIAN_ATOMIC_KEEP_BENCH"); d != "" {
 		benchDir = d // kept after the test, to look into
 	}
-	res, err := Bench(ctx, cfg, "tiny", "tree", benchDir)
+	var res BenchResult
+	res, err = Bench(ctx, cfg, "tiny", "tree", benchDir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Log("\n" + BenchTable(res))
-	if !res.DeltaPull.Superblock || res.DeltaPull.Loose != 0 {
-		t.Fatalf("the second pull did not take the static delta: %+v", res.DeltaPull)
+	// The machine's ostree takes the delta alone: the superblock, no loose
+	// object.
+	if res.MachineOstree == "" || !res.MachinePull.Superblock || res.MachinePull.Loose != 0 {
+		t.Fatalf("ostree %q of the commit did not take the static delta alone: %+v", res.MachineOstree, res.MachinePull)
+	}
+	// The host's ostree 2022.7 takes the delta too, but marks the commit
+	// partial and may fetch a few changed objects loose beside it
+	// (ostreedev/ostree#2680): never more than a handful.
+	if !res.DeltaPull.Superblock || res.DeltaPull.Loose > res.FullPull.Loose/100 {
+		t.Fatalf("the host's second pull did not take the static delta: %+v", res.DeltaPull)
 	}
 	if res.FullPull.Superblock || res.FullPull.Loose == 0 {
 		t.Fatalf("the fresh client's pull: %+v", res.FullPull)

@@ -1,0 +1,111 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/ostreeops"
+)
+
+// treeClient is an ostree client as machines run it: the ostree of a built
+// commit (trixie's, not the host's), run in a chroot of that commit with
+// its own client repository at /var/client. Pulls go over the host's
+// loopback, which the chroot shares. Close undoes the mounts and removes
+// the tree.
+type treeClient struct {
+	root    string
+	runner  run.Runner
+	mounted []string
+}
+
+var errNoOstree = errors.New("the commit has no /usr/bin/ostree")
+
+func newTreeClient(ctx context.Context, out ostreeops.Repo, commit, root string) (c *treeClient, err error) {
+	c = &treeClient{root: root, runner: out.Runner}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	if err := out.Checkout(ctx, commit, root); err != nil {
+		return c, err
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr", "bin", "ostree")); err != nil {
+		return c, errNoOstree
+	}
+	// The commit keeps /etc in /usr/etc; the loader's cache and gpg's
+	// settings are read from /etc.
+	if err := os.Symlink("usr/etc", filepath.Join(root, "etc")); err != nil {
+		return c, err
+	}
+	for _, m := range [][]string{
+		{"mount", "-t", "proc", "proc", filepath.Join(root, "proc")},
+		{"mount", "--bind", "/dev", filepath.Join(root, "dev")},
+		{"mount", "-t", "tmpfs", "tmpfs", filepath.Join(root, "tmp")},
+	} {
+		if _, err := c.runner.Run(ctx, run.Cmd{Args: m, Quiet: true}); err != nil {
+			return c, err
+		}
+		c.mounted = append(c.mounted, m[len(m)-1])
+	}
+	return c, os.MkdirAll(filepath.Join(root, "var", "client"), 0o755)
+}
+
+// ostree runs the tree's ostree on its client repository.
+func (c *treeClient) ostree(ctx context.Context, args ...string) (string, error) {
+	full := append([]string{"chroot", c.root, "/usr/bin/ostree", "--repo=/var/client"}, args...)
+	out, err := c.runner.Run(ctx, run.Cmd{Args: full, Env: []string{"HOME=/tmp", "PATH=/usr/sbin:/usr/bin"}, OnlyEnv: true, Quiet: true})
+	return strings.TrimSpace(string(out)), err
+}
+
+// version is the tree's ostree version.
+func (c *treeClient) version(ctx context.Context) string {
+	out, err := c.runner.Run(ctx, run.Cmd{Args: []string{"chroot", c.root, "/usr/bin/ostree", "--version"}, Env: []string{"PATH=/usr/bin"}, OnlyEnv: true, Quiet: true})
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "Version:"); ok {
+			return strings.Trim(strings.TrimSpace(v), "'")
+		}
+	}
+	return ""
+}
+
+// addRemote configures the remote as a machine has it: GPG verification
+// on, trusting keyFile.
+func (c *treeClient) addRemote(ctx context.Context, url, keyFile string) error {
+	data, err := os.ReadFile(keyFile)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(c.root, "var", "key.gpg"), data, 0o644); err != nil {
+		return err
+	}
+	if _, err := c.ostree(ctx, "init", "--mode=bare-user"); err != nil {
+		return err
+	}
+	_, err = c.ostree(ctx, "remote", "add", "--set=gpg-verify=true", "--set=gpg-verify-summary=true", "--gpg-import=/var/key.gpg", "origin", url)
+	return err
+}
+
+// Close unmounts what newTreeClient mounted and removes the tree.
+func (c *treeClient) Close() error {
+	var errs []error
+	for i := len(c.mounted) - 1; i >= 0; i-- {
+		if _, err := c.runner.Run(context.Background(), run.Cmd{Args: []string{"umount", c.mounted[i]}, Quiet: true}); err != nil {
+			errs = append(errs, fmt.Errorf("unmounting %s: %w", c.mounted[i], err))
+		}
+	}
+	c.mounted = nil
+	if len(errs) == 0 && len(build.MountsUnder(c.root)) == 0 {
+		errs = append(errs, os.RemoveAll(c.root))
+	}
+	return errors.Join(errs...)
+}
