@@ -67,6 +67,11 @@ type target struct{ variant, ref string }
 // anything is written; with nothing new, nothing is written.
 func Publish(ctx context.Context, cfg build.Config, s *Settings, names []string) (Report, error) {
 	start := time.Now()
+	if s.Keep < 1 { // Settings made in code rather than loaded
+		withDefault := *s
+		withDefault.Keep = DefaultKeep
+		s = &withDefault
+	}
 	pub := ostreeops.Repo{Path: s.RepoDir(cfg), Runner: cfg.Runner}
 	out := ostreeops.Repo{Path: cfg.RepoDir, Runner: cfg.Runner}
 	rep := Report{Repo: pub.Path, Signed: !s.Unsigned}
