@@ -150,6 +150,7 @@ func TestE2EDebootstrap(t *testing.T) {
 		t.Errorf("hello missing from metadata")
 	}
 	ostreeOut(t, cfg.RepoDir, "ls", "test/tiny", "/usr/share/dpkg/database/status")
+	checkSystemSources(t, cfg, "test/tiny", "tiny") // debootstrap's sources.list replaced too
 }
 
 func TestE2EMinimalDeploys(t *testing.T) {
@@ -168,6 +169,8 @@ func TestE2EMinimalDeploys(t *testing.T) {
 	// No machine-unique secrets, and what makes them on the machine.
 	noSecrets(t, cfg, rep.Commit)
 	ostreeOut(t, cfg.RepoDir, "ls", ref, "/"+sshdKeygenDropDir+"/debian-atomic.conf")
+	checkSystemSources(t, cfg, ref, "minimal")  // one deb822 debian.sources naming trixie, -updates, -security
+	checkSecurityKernel(t, cfg, ref, "minimal") // the locked kernel, from trixie-security on 2026-11-29
 	repo := ostreeops.Repo{Path: cfg.RepoDir, Runner: cfg.Runner}
 	mods := ostreeOut(t, cfg.RepoDir, "ls", ref, "/usr/lib/modules")
 	var kver string
