@@ -160,7 +160,7 @@ func (b *variantBuild) upgradeToLock(ctx context.Context, root string, locked []
 		if err := c.bind(ctx, b.cfg.DebsDir, "var/cache/apt/archives"); err != nil {
 			return err
 		}
-		if err := c.withBuildSources(ctx, b.v); err != nil {
+		if _, err := c.withBuildSources(ctx, b.v); err != nil {
 			return err
 		}
 		env := append(b.epochEnv(), aptEnv...)

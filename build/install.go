@@ -91,14 +91,15 @@ func (b *variantBuild) installIn(ctx context.Context, c *chroot, layer *variants
 	if err := c.bind(ctx, b.cfg.DebsDir, "var/cache/apt/archives"); err != nil {
 		return err
 	}
-	if err := c.withBuildSources(ctx, b.v); err != nil {
+	moved, err := c.withBuildSources(ctx, b.v)
+	if err != nil {
 		return err
 	}
 	sources := sourcesUpTo(layer)
 	if err := c.withSources(ctx, sources); err != nil {
 		return err
 	}
-	if !b.freshLists || len(sources) > 0 {
+	if !b.freshLists || len(sources) > 0 || moved {
 		if _, err := c.run(ctx, append(b.epochEnv(), aptEnv...), "apt-get", "update", "-q", "--error-on=any"); err != nil {
 			return fmt.Errorf("apt-get update from %s failed: %w", b.v.Mirror, err)
 		}
@@ -116,32 +117,34 @@ func (b *variantBuild) installIn(ctx context.Context, c *chroot, layer *variants
 // for the step: the committed debian.sources names the system's mirrors,
 // and the build may read others (DEBIAN_ATOMIC_MIRROR, the host's mirror, a
 // file: mirror bind-mounted into the tree). The system's file is put back
-// on every exit path; when the mirrors are the same nothing changes.
-func (c *chroot) withBuildSources(ctx context.Context, v *variants.Variant) error {
+// on every exit path; when the mirrors are the same nothing changes. moved
+// says a file: mirror is read at another path than the bootstrap's, so the
+// package lists it left do not apply.
+func (c *chroot) withBuildSources(ctx context.Context, v *variants.Variant) (moved bool, err error) {
 	urls := []string{v.Mirror, v.SecurityMirror}
 	for i, u := range urls {
-		if !strings.HasPrefix(u, "file://") {
+		if !strings.HasPrefix(u, "file://") || i == 1 && !v.Follows(variants.PocketSecurity) {
 			continue
 		}
 		inside := fmt.Sprintf("run/debian-atomic/mirror-%d", i)
 		if err := c.bind(ctx, strings.TrimPrefix(u, "file://"), inside); err != nil {
-			return fmt.Errorf("making %s visible in the tree: %w", u, err)
+			return false, fmt.Errorf("making %s visible in the tree: %w", u, err)
 		}
-		urls[i] = "file:/" + inside
+		urls[i], moved = "file:/"+inside, true
 	}
 	text := v.DebianSources(urls[0], urls[1], variants.DebianKeyring)
 	path := filepath.Join(c.root, variants.SourcesFile)
 	old, err := os.ReadFile(path)
 	if err == nil && string(old) == text {
-		return nil
+		return moved, nil
 	}
 	had := err == nil
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+		return moved, err
 	}
 	os.Remove(path) // never write through a link in the tree
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		return err
+		return moved, err
 	}
 	c.undo = append(c.undo, func() error {
 		if had {
@@ -150,7 +153,7 @@ func (c *chroot) withBuildSources(ctx context.Context, v *variants.Variant) erro
 		}
 		return os.Remove(path)
 	})
-	return nil
+	return moved, nil
 }
 
 var unableToLocate = regexp.MustCompile(`E: (?:Unable to locate package|Package '?)([a-z0-9+.-]+)`)
