@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/build/run"
@@ -27,6 +30,9 @@ type treeClient struct {
 var errNoOstree = errors.New("the commit has no /usr/bin/ostree")
 
 func newTreeClient(ctx context.Context, out ostreeops.Repo, commit, root string) (c *treeClient, err error) {
+	if root, err = filepath.Abs(root); err != nil {
+		return nil, err
+	}
 	c = &treeClient{root: root, runner: out.Runner}
 	defer func() {
 		if err != nil {
@@ -53,6 +59,14 @@ func newTreeClient(ctx context.Context, out ostreeops.Repo, commit, root string)
 			return c, err
 		}
 		c.mounted = append(c.mounted, m[len(m)-1])
+	}
+	// /var is committed empty; a machine's tmpfiles make /var/tmp, which
+	// ostree's pull writes into.
+	if err := os.MkdirAll(filepath.Join(root, "var", "tmp"), 0o755); err != nil {
+		return c, err
+	}
+	if err := os.Chmod(filepath.Join(root, "var", "tmp"), 0o777|os.ModeSticky); err != nil {
+		return c, err
 	}
 	return c, os.MkdirAll(filepath.Join(root, "var", "client"), 0o755)
 }
@@ -98,6 +112,9 @@ func (c *treeClient) addRemote(ctx context.Context, url, keyFile string) error {
 // Close unmounts what newTreeClient mounted and removes the tree.
 func (c *treeClient) Close() error {
 	var errs []error
+	// ostree's signature checks start a gpg-agent inside the tree, which
+	// would keep its mounts busy.
+	stopChrooted(c.root)
 	for i := len(c.mounted) - 1; i >= 0; i-- {
 		if _, err := c.runner.Run(context.Background(), run.Cmd{Args: []string{"umount", c.mounted[i]}, Quiet: true}); err != nil {
 			errs = append(errs, fmt.Errorf("unmounting %s: %w", c.mounted[i], err))
@@ -108,4 +125,24 @@ func (c *treeClient) Close() error {
 		errs = append(errs, os.RemoveAll(c.root))
 	}
 	return errors.Join(errs...)
+}
+
+// stopChrooted ends the processes whose root directory is root: those the
+// client's commands started there (gpg-agent).
+func stopChrooted(root string) {
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	stopped := false
+	for _, p := range procs {
+		pid, err := strconv.Atoi(filepath.Base(p))
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if r, err := os.Readlink(filepath.Join(p, "root")); err == nil && (r == root || strings.HasPrefix(r, root+"/")) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			stopped = true
+		}
+	}
+	if stopped {
+		time.Sleep(300 * time.Millisecond) // the kernel releases their files
+	}
 }
