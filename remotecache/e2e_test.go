@@ -220,14 +220,7 @@ func TestE2ERemoteCache(t *testing.T) {
 	if repA.Ran() == 0 {
 		t.Fatalf("A's cold build ran nothing: %+v", repA)
 	}
-	key, pubKey := signer(t, a.cfg)
-	defer key.Close(ctx)
-	pushDir := filepath.Join(t.TempDir(), "remote-cache")
-	prep, err := Push(ctx, a.cfg, key, pushDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("push: %s", prep.Text())
+	key, pubKey, pushDir, prep := firstPush(t, a)
 	if len(prep.Pushed) != 3 {
 		t.Fatalf("push of tiny: %+v, want bootstrap, install and postprocess", prep)
 	}
@@ -382,6 +375,20 @@ func TestE2ERemoteCache(t *testing.T) {
 	})
 }
 
+// firstPush pushes a's results, signed with a new key, into a new folder.
+func firstPush(t *testing.T, a *machine) (*publish.Signer, string, string, PushReport) {
+	t.Helper()
+	key, pubKey := signer(t, a.cfg)
+	t.Cleanup(func() { key.Close(context.Background()) })
+	pushDir := filepath.Join(t.TempDir(), "remote-cache")
+	prep, err := Push(context.Background(), a.cfg, key, pushDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("push: %s", prep.Text())
+	return key, pubKey, pushDir, prep
+}
+
 // serve serves dir on 127.0.0.1 with the publish package's recording file
 // server until the test ends.
 func serve(t *testing.T, dir string, log zerolog.Logger) (*publish.Server, string) {
@@ -467,7 +474,6 @@ func TestE2ERemoteCacheMinimalFigure(t *testing.T) {
 	if os.Getenv("DEBIAN_ATOMIC_REMOTE_MINIMAL") != "1" {
 		t.Skip("set DEBIAN_ATOMIC_REMOTE_MINIMAL=1 to measure minimal")
 	}
-	ctx := context.Background()
 	variantsDir := t.TempDir()
 	for _, f := range []string{"minimal.yaml", "variants.lock"} {
 		body, err := os.ReadFile(filepath.Join("..", "variants", f))
@@ -478,14 +484,7 @@ func TestE2ERemoteCacheMinimalFigure(t *testing.T) {
 	}
 	a := newMachine(t, variantsDir)
 	repA, coldA := a.build(t, "minimal")
-	key, pubKey := signer(t, a.cfg)
-	defer key.Close(ctx)
-	pushDir := filepath.Join(t.TempDir(), "remote-cache")
-	prep, err := Push(ctx, a.cfg, key, pushDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("push: %s", prep.Text())
+	_, pubKey, pushDir, prep := firstPush(t, a)
 	srv, url := serve(t, pushDir, a.cfg.Log)
 	b := newMachine(t, variantsDir)
 	b.remote(url, pubKey, 20*time.Second)
