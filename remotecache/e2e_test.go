@@ -18,6 +18,7 @@ import (
 
 	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/cache"
+	"github.com/debian-atomic/builder/ostreeops"
 	"github.com/debian-atomic/builder/publish"
 )
 
@@ -306,20 +307,26 @@ func TestE2ERemoteCache(t *testing.T) {
 		indexSound(t, c)
 	}
 	t.Run("another key", func(t *testing.T) {
+		// The same folder, every commit signed by another key instead.
 		other, _ := signer(t, a.cfg)
 		defer other.Close(ctx)
-		dir := filepath.Join(t.TempDir(), "other")
-		if _, err := Push(ctx, a.cfg, other, dir); err != nil {
-			t.Fatal(err)
+		dir := copyDir(t, pushDir)
+		repo := ostreeops.Repo{Path: dir, Runner: a.cfg.Runner}
+		commits, err := repo.Commits()
+		if err != nil || len(commits) < 10 {
+			t.Fatalf("%d commits in the copy: %v", len(commits), err)
+		}
+		for _, c := range commits {
+			os.Remove(strings.TrimSuffix(repo.CommitObject(c), ".commit") + ".commitmeta")
+			if err := repo.GPGSign(ctx, c, other.ID, other.Home); err != nil {
+				t.Fatal(err)
+			}
 		}
 		_, u := serve(t, dir, a.cfg.Log)
 		negative(t, u, pubKey, 20*time.Second)
 	})
 	t.Run("tampered object", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "tampered")
-		if out, err := exec.Command("cp", "-a", pushDir, dir).CombinedOutput(); err != nil {
-			t.Fatalf("%v %s", err, out)
-		}
+		dir := copyDir(t, pushDir)
 		// hello's binary is in install's result and not in the bootstrap's.
 		install := storeResult(t, a, "install:tiny")
 		obj := objectOf(t, a.cfg.StoreRepo().Path, install, "/usr/bin/hello")
@@ -387,6 +394,16 @@ func firstPush(t *testing.T, a *machine) (*publish.Signer, string, string, PushR
 	}
 	t.Logf("push: %s", prep.Text())
 	return key, pubKey, pushDir, prep
+}
+
+// copyDir copies a pushed folder, to spoil the copy.
+func copyDir(t *testing.T, dir string) string {
+	t.Helper()
+	to := filepath.Join(t.TempDir(), "copy")
+	if out, err := exec.Command("cp", "-a", dir, to).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	return to
 }
 
 // serve serves dir on 127.0.0.1 with the publish package's recording file
