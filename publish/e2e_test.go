@@ -336,7 +336,7 @@ func TestE2EPublishTiny(t *testing.T) {
 		t.Logf("%s: rejected: %.200s", what, err)
 	}
 	url := serve(res.PublishDir)
-	rejected("remote without the key", url, "", "gpg")
+	rejected("remote without the key", url, "", "public key not found")
 
 	// The same commits published by another key.
 	other := &Settings{Keep: DefaultKeep, Repo: filepath.Join(dir, "other")}
@@ -344,7 +344,7 @@ func TestE2EPublishTiny(t *testing.T) {
 	if _, err := Publish(ctx, res.Config, other, nil); err != nil {
 		t.Fatal(err)
 	}
-	rejected("signed by another key", serve(other.Repo), res.KeyFile, "gpg")
+	rejected("signed by another key", serve(other.Repo), res.KeyFile, "signature")
 
 	// One object of the published commit changed on the server.
 	tampered := filepath.Join(dir, "tampered")
@@ -361,5 +361,5 @@ func TestE2EPublishTiny(t *testing.T) {
 	if err := os.WriteFile(obj, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rejected("tampered object", serve(tampered), res.KeyFile, "")
+	rejected("tampered object", serve(tampered), res.KeyFile, "corrupted")
 }
