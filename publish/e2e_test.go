@@ -272,6 +272,9 @@ func TestE2EPublishTiny(t *testing.T) {
 	}
 	var res BenchResult
 	res, err = Bench(ctx, cfg, "tiny", "tree", benchDir)
+	t.Cleanup(func() { // the publishes below start the bench key's agent again
+		exec.Command("gpgconf", "--homedir", filepath.Join(benchDir, "gnupg"), "--kill", "gpg-agent").Run()
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
