@@ -2,6 +2,8 @@ package image
 
 import (
 	"context"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,12 +15,14 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/publish"
 	"github.com/debian-atomic/builder/variants"
 )
 
-// End-to-end: build the real minimal variant, write its image, boot it with
-// OVMF (no -kernel shortcut), log in on the serial console, upgrade inside
-// the guest from a second disk, roll back. Root, network and minutes.
+// End-to-end: build the real minimal variant, publish it signed, write its
+// image, boot it with OVMF (no -kernel shortcut), log in on the serial
+// console, upgrade inside the guest over HTTP from the published
+// repository, roll back. Root, network and minutes.
 func e2e(t *testing.T) {
 	t.Helper()
 	if testing.Short() || os.Getenv("DEBIAN_ATOMIC_E2E") == "0" || os.Getenv("DEBIAN_ATOMIC_BOOT") == "0" {
@@ -32,7 +36,7 @@ func e2e(t *testing.T) {
 const (
 	testUser     = "tester"
 	testPassword = "tester"
-	bootTimeout  = 6 * time.Minute
+	bootTimeout  = 10 * time.Minute // TCG on a shared, busy machine
 )
 
 // hostTmp is the machine's temporary folder, read before TestMain gives the
@@ -51,18 +55,19 @@ func consoleLog(t *testing.T, name string) *os.File {
 }
 
 type bootTest struct {
-	t    *testing.T
-	cfg  build.Config
-	vdir string
-	img  Result
-	work string
-	log  *os.File
+	t        *testing.T
+	cfg      build.Config
+	vdir     string
+	img      Result
+	work     string
+	log      *os.File
+	forwards []GuestForward
 }
 
-func (b *bootTest) boot(extra ...string) (*VM, *Shell, time.Duration) {
+func (b *bootTest) boot() (*VM, *Shell, time.Duration) {
 	b.t.Helper()
 	start := time.Now()
-	vm, err := Boot(context.Background(), VMOptions{Disk: b.img.Qcow2, ExtraDisks: extra, Work: b.work, Echo: b.log})
+	vm, err := Boot(context.Background(), VMOptions{Disk: b.img.Qcow2, Work: b.work, Echo: b.log, Restrict: true, Forwards: b.forwards})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -96,7 +101,8 @@ func (b *bootTest) run(sh *Shell, cmd string) string {
 func (b *bootTest) poweroff(vm *VM, sh *Shell) {
 	b.t.Helper()
 	sh.vm.Send("systemctl poweroff")
-	if err := vm.Wait(3 * time.Minute); err != nil {
+	// A staged deployment is written while shutting down (TCG: minutes).
+	if err := vm.Wait(5 * time.Minute); err != nil {
 		b.t.Fatal(err)
 	}
 }
@@ -114,10 +120,28 @@ func (b *bootTest) booted(sh *Shell) string {
 	return m[1]
 }
 
+// The guest reaches the host's loopback server at this address of QEMU's
+// user-mode network (testdata/images/minimal.yaml names it as the remote).
+const (
+	guestRepoAddr = "10.0.2.100:80"
+	guestRepoURL  = "http://10.0.2.100/"
+	minimalRef    = "debian/13/x86_64/minimal"
+)
+
+// TestE2EBootUpgradeRollback is the update stream, end to end: the minimal
+// image knows its remote (GPG-verified) and has the upgrade timer; the
+// guest, cut off from everything but one forwarded port, stages an upgrade
+// published over HTTP as a static delta, boots into it with /etc and /var
+// kept, rolls back, and refuses a repository signed by another key.
 func TestE2EBootUpgradeRollback(t *testing.T) {
 	e2e(t)
 	if _, err := os.Stat(OVMFCode); err != nil {
 		t.Skip("ovmf is not installed")
+	}
+	for _, tool := range []string{"gpg", "nc.openbsd"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("%s is not installed (gnupg, netcat-openbsd)", tool)
+		}
 	}
 	total := time.Now()
 	dir := t.TempDir()
@@ -128,21 +152,68 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 			os.WriteFile(filepath.Join(vdir, f), data, 0o644)
 		}
 	}
-	cfg := build.DefaultConfig(dir, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	cfg := build.DefaultConfig(dir, log)
 	cfg.VariantsDir, cfg.CacheDir, cfg.RepoDir = vdir, filepath.Join(dir, "cache"), filepath.Join(dir, "repo")
 	cfg.DebsDir = filepath.Join(hostTmp, "debian-atomic-e2e-debs")
 	b := &bootTest{t: t, cfg: cfg, vdir: vdir, work: filepath.Join(dir, "vm"), log: consoleLog(t, "minimal")}
 	ctx := context.Background()
 
-	var err error
+	// Publishing: a throwaway key in a temporary GnuPG home, named by the
+	// settings file beside the variants; the repository is CACHE/publish.
+	// (Short paths: gpg-agent's socket lives in the home and a socket path
+	// has at most 107 bytes.)
+	home := gnupgHome(t, "gnupg-")
+	os.WriteFile(filepath.Join(vdir, publish.SettingsFile), []byte("gnupg-home: "+home+"\nkeep: 5\n"), 0o644)
+	settings, err := publish.LoadSettings(vdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := publish.Keygen(ctx, cfg, settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err := build.Variants(ctx, cfg, []string{"minimal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := reps[0].Commit
+	pub, err := publish.Publish(ctx, cfg, settings, []string{"minimal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first publish: %s", pub.Duration.Round(time.Millisecond))
+
+	// One loopback server: the publish repository at /, a repository of
+	// the same commits signed by another key at /other/.
+	other := &publish.Settings{GnuPGHome: gnupgHome(t, "gnupg-other-"), Repo: filepath.Join(dir, "publish-other"), Keep: 5}
+	srv := publish.NewServer(settings.RepoDir(cfg), log)
+	srvOther := publish.NewServer(other.Repo, log)
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Handler())
+	mux.Handle("/other/", http.StripPrefix("/other", srvOther.Handler()))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	b.forwards = []GuestForward{{Guest: guestRepoAddr, Host: ln.Addr().String()}}
+
+	// The image's remote names no key: it is the one keygen exported.
 	b.img, err = ForVariant(ctx, cfg, filepath.Join("..", "testdata", "images"), "minimal")
 	if err != nil {
 		t.Fatal(err)
 	}
+	if b.img.Commit != first {
+		t.Fatalf("the image holds %s, the build made %s", b.img.Commit, first)
+	}
 	t.Logf("image: %s in %s; raw %d MiB allocated, qcow2 %d MiB", b.img.Raw, b.img.Duration.Round(time.Second), b.img.RawBytes>>20, b.img.Qcow2Bytes>>20)
 	os.Remove(b.img.Raw) // the tests boot the qcow2; keep the disk space
 
-	// First boot: the commit we built, no failed units.
+	// First boot: the commit we built, no failed units, sshd with host keys
+	// made at first boot, the remote and the timer in place.
 	vm, sh, took := b.boot()
 	t.Logf("first boot to a login prompt and a shell: %s (%s)", took.Round(time.Second), vm.Accel)
 	if got := b.booted(sh); got != b.img.Commit {
@@ -153,13 +224,33 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 		failed, _, _ := sh.Run("systemctl --failed --no-legend", time.Minute)
 		t.Errorf("system state %q; failed units:\n%s", state, failed)
 	}
+	if out, code, _ := sh.Run("systemctl is-active ssh.service && test -s /etc/ssh/ssh_host_ed25519_key && test -s /etc/ssh/ssh_host_ed25519_key.pub", time.Minute); code != 0 {
+		st, _, _ := sh.Run("ls -l /etc/ssh; systemctl status --no-pager ssh.service", time.Minute)
+		t.Errorf("sshd is not active with host keys (%s):\n%s", out, st)
+	}
+	if out := b.run(sh, "ostree remote show-url debian"); !strings.HasSuffix(out, guestRepoURL) {
+		t.Errorf("the guest's remote: %q", out)
+	}
+	if out := b.run(sh, "cat /ostree/deploy/debian/deploy/"+first+".0.origin"); !strings.Contains(out, "refspec=debian:"+minimalRef) {
+		t.Errorf("the origin does not follow the remote:\n%s", out)
+	}
+	if out := b.run(sh, "systemctl is-enabled "+UpgradeTimer+"; systemctl is-active "+UpgradeTimer); out != "enabled\nactive" {
+		t.Errorf("the upgrade timer is not enabled and active: %q", out)
+	}
+	b.run(sh, "systemctl cat ostree-finalize-staged.service >/dev/null")
+	// The network comes up (DHCP) and reaches the forwarded port; nothing is new yet.
+	b.run(sh, "for i in $(seq 60); do curl -sfo /dev/null "+guestRepoURL+"config && break; sleep 2; done; curl -sfo /dev/null "+guestRepoURL+"config")
+	if out := b.run(sh, "ostree admin upgrade"); !strings.Contains(out, "No update available") {
+		t.Errorf("upgrade with nothing published: %q", out)
+	}
 	b.run(sh, "echo kept > /etc/debian-atomic-test && mkdir -p /var/lib/debian-atomic-test && echo kept > /var/lib/debian-atomic-test/file && sync")
 	b.poweroff(vm, sh)
 
-	// Upgrade: one more package, a new commit, pulled in the guest from a second disk.
+	// Upgrade: one more package, a new commit, published with a static
+	// delta; the same commits signed by another key at /other/.
 	body, _ := os.ReadFile(filepath.Join(vdir, "minimal.yaml"))
 	os.WriteFile(filepath.Join(vdir, "minimal.yaml"), []byte(strings.Replace(string(body), "packages:\n", "packages:\n  - tmux\n", 1)), 0o644)
-	reps, err := build.Variants(ctx, cfg, []string{"minimal"})
+	reps, err = build.Variants(ctx, cfg, []string{"minimal"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,16 +258,73 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	if newCommit == b.img.Commit {
 		t.Fatal("adding a package made no new commit")
 	}
-	upgradeDisk := b.repoDisk(dir, "debian/13/x86_64/minimal")
-	vm, sh, took = b.boot(upgradeDisk)
+	pub, err = publish.Publish(ctx, cfg, settings, []string{"minimal"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range pub.Refs {
+		t.Logf("second publish: %s -> %s in %s; delta %s: %d KiB, the full commit %d MiB", short(r.Old), short(r.New), pub.Duration.Round(time.Millisecond), r.Delta, r.DeltaSize>>10, r.CommitSize>>20)
+	}
+	if _, err := publish.Keygen(ctx, cfg, other); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publish.Publish(ctx, cfg, other, []string{"minimal"}); err != nil {
+		t.Fatal(err)
+	}
+	b.fullPull(ln.Addr().String(), key.PublicKey, srv)
+
+	vm, sh, took = b.boot()
 	t.Logf("second boot: %s", took.Round(time.Second))
-	b.run(sh, "mkdir -p /run/upgrade && mount -o ro /dev/vdb /run/upgrade")
-	b.run(sh, "ostree pull-local /run/upgrade debian/13/x86_64/minimal")
-	b.run(sh, "OSTREE_DEBUG_GRUB2=1 ostree admin deploy debian/13/x86_64/minimal")
-	// One menu entry per deployment, made by the machine's own ostree.
-	if out, code, _ := sh.Run(`test "$(grep -c 'ostree=/ostree/boot' /boot/loader/grub.cfg)" -eq 2`, time.Minute); code != 0 {
-		cfg, _, _ := sh.Run("cat /boot/loader/grub.cfg", time.Minute)
-		t.Fatalf("the deploy did not put the new commit into grub.cfg (%s):\n%s", out, cfg)
+	// A repository signed by another key is refused.
+	b.run(sh, `ostree --repo=/ostree/repo config set 'remote "debian".url' `+guestRepoURL+"other/")
+	out, code, _ := sh.Run("ostree admin upgrade 2>&1", 5*time.Minute)
+	if code == 0 || !regexp.MustCompile(`(?i)gpg|signature|keyring`).MatchString(out) {
+		t.Errorf("an upgrade from a repository signed by another key: exit %d\n%s", code, out)
+	} else {
+		t.Logf("signed by another key, refused: %s", lastLine(out))
+	}
+	if len(srvOther.Requests()) == 0 {
+		t.Error("the refusal came without asking the other repository")
+	}
+	b.run(sh, `ostree --repo=/ostree/repo config set 'remote "debian".url' `+guestRepoURL)
+	b.run(sh, "curl -sfo /dev/null "+guestRepoURL+"config")
+	// The timer's service stages the upgrade, pulled over HTTP with GPG.
+	srv.Reset()
+	pull := time.Now()
+	b.run(sh, "systemctl start "+UpgradeService)
+	pullTook := time.Since(pull)
+	reqs := srv.Requests()
+	var bytes int64
+	// A delta pull: the superblock (with its parts), the commit's signature,
+	// and at most a few "fallback" objects the delta leaves loose (large
+	// changed files such as the initramfs); never a walk of the tree.
+	var deltas, trees, files int
+	var fileBytes int64
+	for _, r := range reqs {
+		bytes += r.Bytes
+		switch {
+		case strings.HasPrefix(r.Path, "/deltas/"):
+			deltas++
+		case strings.HasSuffix(r.Path, ".dirtree") || strings.HasSuffix(r.Path, ".dirmeta"):
+			trees++
+		case strings.HasSuffix(r.Path, ".filez"):
+			files++
+			fileBytes += r.Bytes
+		}
+	}
+	t.Logf("guest upgrade (%s, staged): %s, %d HTTP requests, %d KiB; %d under deltas/, %d loose file objects (%d KiB, the delta's fallbacks), %d trees",
+		UpgradeService, pullTook.Round(100*time.Millisecond), len(reqs), bytes>>10, deltas, files, fileBytes>>10, trees)
+	if deltas == 0 || trees > 0 || files > 3 {
+		t.Errorf("the upgrade did not pull the static delta:\n%v", reqs)
+	}
+	if out := b.run(sh, "ostree admin status"); !strings.Contains(out, "staged") || !strings.Contains(out, newCommit) {
+		t.Errorf("no staged deployment of %s:\n%s", newCommit, out)
+	}
+	// ostree's own report reaches the journal: both signatures checked.
+	journal, _, _ := sh.Run("journalctl -b -u "+UpgradeService+" --no-pager -o cat", time.Minute)
+	t.Logf("the service's journal:\n%s", journal)
+	if !strings.Contains(journal, "GPG: summary+commit") {
+		t.Error("the service's journal does not say the summary and the commit were verified")
 	}
 	b.poweroff(vm, sh)
 
@@ -187,6 +335,11 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	b.run(sh, "command -v tmux")
 	if out := b.run(sh, "cat /etc/debian-atomic-test /var/lib/debian-atomic-test/file"); strings.Count(out, "kept") != 2 {
 		t.Errorf("files under /etc and /var did not survive the upgrade: %q", out)
+	}
+	// One menu entry per deployment, made by the machine's own ostree.
+	if out, code, _ := sh.Run(`test "$(grep -c 'ostree=/ostree/boot' /boot/loader/grub.cfg)" -eq 2`, time.Minute); code != 0 {
+		cfg, _, _ := sh.Run("cat /boot/loader/grub.cfg", time.Minute)
+		t.Errorf("the staged deploy did not put both commits into grub.cfg (%s):\n%s", out, cfg)
 	}
 
 	// Rollback: the previous deployment becomes the default.
@@ -200,20 +353,54 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	t.Logf("boot, upgrade and rollback tests: %s", time.Since(total).Round(time.Second))
 }
 
-// repoDisk makes a raw ext4 disk holding an OSTree repository with ref, for
-// the guest to pull from (mkfs -d: no loop device).
-func (b *bootTest) repoDisk(dir, ref string) string {
+// fullPull measures, on the host, what a pull of the published ref into an
+// empty repository costs over the same server: the figure the guest's
+// delta pull compares with.
+func (b *bootTest) fullPull(addr, key string, srv *publish.Server) {
 	b.t.Helper()
-	repo := filepath.Join(dir, "upgrade-repo")
-	disk := filepath.Join(dir, "upgrade.img")
-	for _, c := range [][]string{
-		{"ostree", "--repo=" + repo, "init", "--mode=bare"},
-		{"ostree", "--repo=" + repo, "pull-local", b.cfg.RepoDir, ref},
-		{"mkfs.ext4", "-q", "-F", "-d", repo, disk, "3G"},
-	} {
-		if out, err := exec.Command(c[0], c[1:]...).CombinedOutput(); err != nil {
-			b.t.Fatalf("%v: %v\n%s", c, err, out)
+	repo := filepath.Join(b.t.TempDir(), "client")
+	run := func(args ...string) {
+		if out, err := exec.Command("ostree", append([]string{"--repo=" + repo}, args...)...).CombinedOutput(); err != nil {
+			b.t.Fatalf("ostree %v: %v\n%s", args, err, out)
 		}
 	}
-	return disk
+	run("init", "--mode=bare-user")
+	run("remote", "add", "--gpg-import="+key, "--set=gpg-verify-summary=true", "debian", "http://"+addr+"/")
+	srv.Reset()
+	start := time.Now()
+	run("pull", "debian", minimalRef)
+	took := time.Since(start)
+	var bytes int64
+	reqs := srv.Requests()
+	for _, r := range reqs {
+		bytes += r.Bytes
+	}
+	b.t.Logf("full pull on the host over loopback: %s, %d HTTP requests, %d MiB", took.Round(100*time.Millisecond), len(reqs), bytes>>20)
+	srv.Reset()
+}
+
+// gnupgHome is a temporary GnuPG home with a short path, removed (its agent
+// stopped) afterwards.
+func gnupgHome(t *testing.T, prefix string) string {
+	home, err := os.MkdirTemp(hostTmp, "debian-atomic-"+prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		exec.Command("gpgconf", "--homedir", home, "--kill", "gpg-agent").Run()
+		os.RemoveAll(home)
+	})
+	return home
+}
+
+func short(c string) string {
+	if len(c) > 12 {
+		return c[:12]
+	}
+	return c
+}
+
+func lastLine(s string) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return l[len(l)-1]
 }
