@@ -212,6 +212,13 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	t.Logf("image: %s in %s; raw %d MiB allocated, qcow2 %d MiB", b.img.Raw, b.img.Duration.Round(time.Second), b.img.RawBytes>>20, b.img.Qcow2Bytes>>20)
 	os.Remove(b.img.Raw) // the tests boot the qcow2; keep the disk space
 
+	// A copy of the image as written, booted last: a second machine from the
+	// same image must make host keys of its own.
+	fresh := filepath.Join(dir, "fresh.qcow2")
+	if out, err := exec.Command("cp", "--sparse=always", b.img.Qcow2, fresh).CombinedOutput(); err != nil {
+		t.Fatalf("copying the image: %v\n%s", err, out)
+	}
+
 	// First boot: the commit we built, no failed units, sshd with host keys
 	// made at first boot, the remote and the timer in place.
 	vm, sh, took := b.boot()
@@ -228,6 +235,7 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 		st, _, _ := sh.Run("ls -l /etc/ssh; systemctl status --no-pager ssh.service", time.Minute)
 		t.Errorf("sshd is not active with host keys (%s):\n%s", out, st)
 	}
+	firstKey := b.run(sh, "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub")
 	if out := b.run(sh, "ostree remote show-url debian"); !strings.HasSuffix(out, guestRepoURL) {
 		t.Errorf("the guest's remote: %q", out)
 	}
@@ -348,6 +356,20 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	vm, sh, _ = b.boot()
 	if got := b.booted(sh); got != b.img.Commit {
 		t.Fatalf("after the rollback booted %s, want the first commit %s", got, b.img.Commit)
+	}
+	// Across upgrade and rollback the machine kept its own host key.
+	if got := b.run(sh, "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"); got != firstKey {
+		t.Errorf("the host key changed across upgrade and rollback: %q, then %q", firstKey, got)
+	}
+	b.poweroff(vm, sh)
+
+	// A fresh copy of the same image: another machine, another host key.
+	b.img.Qcow2 = fresh
+	vm, sh, _ = b.boot()
+	if got := b.run(sh, "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"); got == firstKey {
+		t.Errorf("two machines from the same image share the host key %s", got)
+	} else {
+		t.Logf("host keys of two machines from one image: %s / %s", strings.TrimSpace(firstKey), strings.TrimSpace(got))
 	}
 	b.poweroff(vm, sh)
 	t.Logf("boot, upgrade and rollback tests: %s", time.Since(total).Round(time.Second))
