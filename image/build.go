@@ -152,6 +152,13 @@ func (o Options) deploy(ctx context.Context, path string) (string, error) {
 			return "", fmt.Errorf("adding user %s: %w", u.Name, err)
 		}
 	}
+	if a := o.Config.Autologin; a != nil {
+		dm, session, err := writeAutologin(deploy, *a)
+		if err != nil {
+			return "", err
+		}
+		o.Log.Info().Str("user", a.User).Str("display_manager", dm).Str("session", session).Msg("image: automatic login")
+	}
 	return commit, writeGrubConfig(sysroot.Path)
 }
 

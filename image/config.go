@@ -28,6 +28,9 @@ type Config struct {
 	Remote *Remote `yaml:"remote"`
 	// AutoUpdate installs a daily timer that stages upgrades for the next boot.
 	AutoUpdate bool `yaml:"auto-update"`
+	// Autologin logs one of Users in at boot (kiosks, demos, tests),
+	// written the way the variant's display manager reads it (autologin.go).
+	Autologin *Autologin `yaml:"autologin"`
 
 	file       string // the settings file, for messages made after Load
 	remoteLine int    // line of the remote field
@@ -117,7 +120,7 @@ func yamlError(path string, err error) error {
 	var errs []error
 	for _, e := range te.Errors {
 		if m := unknownRE.FindStringSubmatch(e); m != nil {
-			errs = append(errs, fmt.Errorf("%s:%s: unknown field %q (known: disk-size, filesystem, kernel-args, users, remote, auto-update; users have name, password-hash, ssh-keys, groups; remote has name, url, gpg-key, unsigned)", path, m[1], m[2]))
+			errs = append(errs, fmt.Errorf("%s:%s: unknown field %q (known: disk-size, filesystem, kernel-args, users, remote, auto-update, autologin; users have name, password-hash, ssh-keys, groups; remote has name, url, gpg-key, unsigned; autologin has user, session)", path, m[1], m[2]))
 		} else if m := lineRE.FindStringSubmatch(e); m != nil {
 			errs = append(errs, fmt.Errorf("%s:%s: wrong type: %s", path, m[1], m[2]))
 		} else {
@@ -164,7 +167,7 @@ func (c Config) validate(path string, doc *yaml.Node) error {
 	var errs []error
 	bad := func(at []string, format string, args ...any) {
 		field := at[0]
-		if field == "remote" && len(at) > 1 {
+		if (field == "remote" || field == "autologin") && len(at) > 1 {
 			field += "." + at[1]
 		}
 		errs = append(errs, fmt.Errorf("%s:%d: field %q: %s", path, lineOf(doc, at...), field, fmt.Sprintf(format, args...)))
@@ -222,6 +225,11 @@ func (c Config) validate(path string, doc *yaml.Node) error {
 	}
 	if c.AutoUpdate && c.Remote == nil {
 		bad([]string{"auto-update"}, "auto-update needs a remote to update from: add remote (url, gpg-key)")
+	}
+	if a := c.Autologin; a != nil {
+		for _, e := range a.check(c.Users) {
+			bad(append([]string{"autologin"}, e.field), "%s", e.msg)
+		}
 	}
 	return errors.Join(errs...)
 }
