@@ -38,6 +38,19 @@ type VMOptions struct {
 	Restrict bool
 	Forwards []GuestForward
 
+	// Display: "" (none), "gtk" or "sdl" (a window), or "vnc=127.0.0.1:N".
+	Display string
+	// VGA adds a graphics device for desktops: "virtio" or "std"; "" keeps
+	// QEMU's default.
+	VGA string
+	// Monitor is a Unix socket path for QEMU's human monitor (screendump,
+	// sendkey: monitor.go); "" has none.
+	Monitor string
+
+	// SecureBoot boots Secure Boot firmware with Microsoft's keys enrolled
+	// (OVMFCodeSecure, OVMFVarsMS): only signed loaders start.
+	SecureBoot bool
+
 	connector string // netcat, found by Boot when there are forwards
 }
 
@@ -107,9 +120,18 @@ func qemuArgs(o VMOptions, accel, vars string) []string {
 		"-drive", "if=pflash,format=raw,file=" + vars,
 		"-drive", "file=" + o.Disk + ",if=virtio,format=" + diskFormat(o.Disk),
 		"-nic", nicOption(o),
-		"-display", "none", "-serial", "stdio", "-monitor", "none"}
+		"-display", orNone(o.Display), "-serial", "stdio", "-monitor", "none"}
+	if o.Monitor != "" {
+		args[len(args)-1] = "unix:" + o.Monitor + ",server=on,wait=off"
+	}
+	if o.VGA != "" {
+		args = append(args, "-vga", o.VGA)
+	}
 	for _, d := range o.ExtraDisks {
 		args = append(args, "-drive", "file="+d+",if=virtio,format=raw,readonly=on")
+	}
+	if o.SecureBoot {
+		args = secureBootArgs(args)
 	}
 	if accel == "kvm" {
 		return append(args, "-accel", "kvm", "-cpu", "host")
@@ -132,6 +154,13 @@ func nicOption(o VMOptions) string {
 	return nic
 }
 
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
 func diskFormat(p string) string {
 	if strings.HasSuffix(p, ".qcow2") {
 		return "qcow2"
@@ -145,6 +174,9 @@ func diskFormat(p string) string {
 func Boot(ctx context.Context, o VMOptions) (*VM, error) {
 	if o.MemoryMiB == 0 {
 		o.MemoryMiB = 2048
+	}
+	if err := o.checkScreen(); err != nil {
+		return nil, err
 	}
 	for _, f := range o.Forwards {
 		if err := f.check(); err != nil {
@@ -161,9 +193,12 @@ func Boot(ctx context.Context, o VMOptions) (*VM, error) {
 	if err := os.MkdirAll(o.Work, 0o755); err != nil {
 		return nil, err
 	}
-	vars := filepath.Join(o.Work, "OVMF_VARS.fd")
+	vars, varsSrc := filepath.Join(o.Work, "OVMF_VARS.fd"), OVMFVars
+	if o.SecureBoot {
+		vars, varsSrc = filepath.Join(o.Work, "OVMF_VARS.ms.fd"), OVMFVarsMS
+	}
 	if _, err := os.Stat(vars); err != nil {
-		data, err := os.ReadFile(OVMFVars)
+		data, err := os.ReadFile(varsSrc)
 		if err != nil {
 			return nil, fmt.Errorf("UEFI firmware missing (install ovmf): %w", err)
 		}
