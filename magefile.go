@@ -18,6 +18,7 @@ import (
 	"github.com/magefile/mage/mg"
 
 	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/desktopcheck"
 	"github.com/debian-atomic/builder/image"
 	"github.com/debian-atomic/builder/publish"
 	"github.com/debian-atomic/builder/remotecache"
@@ -360,4 +361,26 @@ func (Cache) Push(ctx context.Context, dir string) error {
 	}
 	fmt.Print(rep.Text())
 	return nil
+}
+
+// Check proves desktop variants work by booting them (desktopcheck).
+type Check mg.Namespace
+
+// Desktop builds desktop variant NAME's image with an automatic login, boots it in QEMU with a screen, and checks its session and its greeter (screenshots in .cache/screenshots).
+func (Check) Desktop(ctx context.Context, name string) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	cfg := config()
+	res, err := desktopcheck.Run(ctx, desktopcheck.Options{Config: cfg, ImagesDir: imagesDir(), Name: name, Shots: cfg.CacheDir + "/screenshots"})
+	desktopcheck.WriteTable(os.Stdout, []desktopcheck.Result{res})
+	return err
+}
+
+// Desktops checks every desktop variant in turn, prints their table and refreshes the README gallery (docs/desktops/NAME.png).
+func (Check) Desktops(ctx context.Context) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	cfg := config()
+	_, err := desktopcheck.RunAll(ctx, desktopcheck.Options{Config: cfg, ImagesDir: imagesDir(), Shots: cfg.CacheDir + "/screenshots"}, "docs/desktops", os.Stdout)
+	return err
 }

@@ -1,0 +1,307 @@
+package desktopcheck
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/image"
+	"github.com/debian-atomic/builder/ostreeops"
+	"github.com/debian-atomic/builder/variants"
+)
+
+// Desktop is what proves a desktop variant's session runs: its shell's
+// process (the name ps shows, at most 15 characters).
+type Desktop struct {
+	Variant string
+	Shell   string
+}
+
+// Desktops are the variants check:desktops boots, in order.
+var Desktops = []Desktop{
+	{"gnome", "gnome-shell"},
+	{"plasma", "plasmashell"},
+	{"xfce", "xfce4-panel"},
+	{"cinnamon", "cinnamon"},
+	{"mate", "mate-panel"},
+	{"lxqt", "lxqt-panel"},
+	{"sway", "sway"},
+	{"budgie", "budgie-panel"},
+}
+
+// greeters are the display managers' greeter processes (ps names); GDM's
+// greeter is a gnome-shell of its own user.
+var greeters = map[string]bool{
+	"gnome-shell": true, "sddm-greeter-qt": true, "sddm-greeter": true,
+	"lightdm-gtk-gre": true, "slick-greeter": true, "lightdm-greeter": true,
+	"gtkgreet": true, "tuigreet": true, "regreet": true, "agreety": true,
+}
+
+// The check's own account; the image is the check's, never shipped.
+const (
+	checkUser     = "checker"
+	checkPassword = "checker"
+	checkHash     = "$6$debianatomic$gDGdlguCJRNsb8nzirSuzQtrMY93tRJgWXrWOIneVr0N7wSPRBZnbW175VCxfLG7rlqdjOvuMhcugL66wtyox/"
+)
+
+// Options for one check.
+type Options struct {
+	Config    build.Config
+	ImagesDir string // image settings (disk size, filesystem, kernel args) come from NAME.yaml here
+	Name      string
+	Shots     string        // folder for NAME-session.png and NAME-greeter.png
+	Deadline  time.Duration // for each of: login prompt, session, greeter; default 15 minutes
+	MemoryMiB int           // default 4096
+	Echo      io.Writer     // the guest's console; nil: only into Shots/NAME.console.log
+}
+
+// Result is what one check found and measured. Times count from QEMU's start.
+type Result struct {
+	Name                         string
+	Build, Image                 time.Duration
+	Packages                     int
+	ImageBytes                   int64 // allocated bytes of the raw image
+	Login, Session               time.Duration
+	Greeter                      time.Duration // after the session was ended
+	SessionShot                  string
+	GreeterShot                  string
+	SessionScreen, GreeterScreen Screen
+	Failed                       []string // systemctl --failed
+	Journal                      string   // the boot's error lines, counted
+}
+
+// Run builds, boots and checks one desktop variant. The error says what
+// failed; the result holds what was measured until then.
+func Run(ctx context.Context, o Options) (res Result, err error) {
+	res.Name = o.Name
+	var d Desktop
+	for _, x := range Desktops {
+		if x.Variant == o.Name {
+			d = x
+		}
+	}
+	if d.Shell == "" {
+		return res, fmt.Errorf("no desktop check for %q: add its session's shell process to desktopcheck.Desktops", o.Name)
+	}
+	if o.Deadline == 0 {
+		o.Deadline = 15 * time.Minute
+	}
+	if o.MemoryMiB == 0 {
+		o.MemoryMiB = 4096
+	}
+	cfg, log := o.Config, o.Config.Log
+	if _, err := variants.LoadChain(cfg.VariantsDir, o.Name); err != nil {
+		return res, err
+	}
+	ic, err := image.Load(o.ImagesDir, o.Name)
+	if err != nil {
+		return res, err
+	}
+	ic.Users = append(ic.Users, image.User{Name: checkUser, PasswordHash: checkHash, Groups: []string{"sudo"}})
+	ic.Autologin = &image.Autologin{User: checkUser}
+	if err := build.EnsureHost(ctx, cfg, image.VMRequirements); err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(o.Shots, 0o755); err != nil {
+		return res, err
+	}
+
+	start := time.Now()
+	if _, err := build.Variants(ctx, cfg, []string{o.Name}); err != nil {
+		return res, err
+	}
+	res.Build = time.Since(start)
+	out := filepath.Join(cfg.CacheDir, "images", "check-"+o.Name)
+	defer os.Remove(out + ".raw")
+	defer os.Remove(out + ".qcow2")
+	img, err := image.ForSettings(ctx, cfg, o.Name, ic, out)
+	if err != nil {
+		return res, err
+	}
+	res.Image, res.ImageBytes = img.Duration, img.RawBytes
+	res.Packages = countPackages(ctx, cfg, img.Commit)
+	os.Remove(out + ".raw") // the qcow2 boots; the raw is the same disk
+
+	work := filepath.Join(cfg.CacheDir, "work", "check-"+o.Name)
+	os.RemoveAll(work)
+	defer os.RemoveAll(work)
+	console, err := os.Create(filepath.Join(o.Shots, o.Name+".console.log"))
+	if err != nil {
+		return res, err
+	}
+	defer console.Close()
+	echo := io.Writer(console)
+	if o.Echo != nil {
+		echo = io.MultiWriter(console, o.Echo)
+	}
+	monitor := filepath.Join(work, "monitor.sock")
+	boot := time.Now()
+	vm, err := image.Boot(ctx, image.VMOptions{Disk: img.Qcow2, Work: work, MemoryMiB: o.MemoryMiB,
+		VGA: "virtio", Monitor: monitor, Echo: echo})
+	if err != nil {
+		return res, err
+	}
+	defer vm.Kill()
+	since := func() time.Duration { return time.Since(boot).Round(time.Second) }
+	log.Info().Str("variant", o.Name).Str("accel", vm.Accel).Msg("desktop check: booting")
+
+	sh, err := image.Login(vm, checkUser, checkPassword, o.Deadline)
+	if err != nil {
+		return res, fmt.Errorf("%s: no login on the serial console: %w", o.Name, err)
+	}
+	if err := sh.Sudo(checkPassword); err != nil {
+		return res, err
+	}
+	res.Login = since()
+	log.Info().Str("variant", o.Name).Dur("since_boot", res.Login).Msg("desktop check: logged in on the serial console")
+	g := guest{sh: sh, monitor: monitor}
+	defer func() {
+		if err != nil {
+			// What a user would see, for the message.
+			j, _, _ := sh.Run("journalctl -b -p warning --no-pager -o short-monotonic | tail -n 40", time.Minute)
+			err = fmt.Errorf("%w\n(console: %s)\nlast warnings of the boot:\n%s", err, console.Name(), j)
+		}
+	}()
+
+	// (b) the session automatic login starts: its shell, alive for a while
+	// (a shell that crashes soon after starting is caught), and on screen.
+	res.SessionShot = filepath.Join(o.Shots, o.Name+"-session.png")
+	var pid int
+	deadline := time.Now().Add(o.Deadline)
+	for {
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("%s: no %s of user %s running and drawn within %s (last screen: %s)", o.Name, d.Shell, checkUser, o.Deadline, g.lastWhy)
+		}
+		p := g.process(d.Shell, func(u string) bool { return u == checkUser })
+		if p == 0 {
+			pid = 0
+			time.Sleep(5 * time.Second)
+			continue
+		}
+		if p != pid {
+			log.Info().Str("variant", o.Name).Int("pid", p).Dur("since_boot", since()).Msgf("desktop check: %s started; waiting for it to settle", d.Shell)
+			pid = p
+			time.Sleep(20 * time.Second)
+			continue
+		}
+		if s, ok := g.shot(res.SessionShot); ok {
+			res.Session, res.SessionScreen = since(), s
+			break
+		}
+		time.Sleep(10 * time.Second)
+	}
+	log.Info().Str("variant", o.Name).Dur("boot_to_session", res.Session).Str("screenshot", res.SessionShot).Msg("desktop check: session running and on screen")
+
+	// (a) the display manager and its greeter, once the session has ended.
+	if _, _, err := sh.Run("loginctl terminate-user "+checkUser, time.Minute); err != nil {
+		return res, err
+	}
+	res.GreeterShot = filepath.Join(o.Shots, o.Name+"-greeter.png")
+	deadline = time.Now().Add(o.Deadline)
+	for {
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("%s: the display manager's greeter was not running and drawn within %s of ending the session (last screen: %s)", o.Name, o.Deadline, g.lastWhy)
+		}
+		time.Sleep(5 * time.Second)
+		out, _, _ := sh.Run("systemctl is-active display-manager", time.Minute)
+		if !strings.HasSuffix(out, "active") || strings.HasSuffix(out, "inactive") {
+			g.lastWhy = "display-manager.service " + lastLine(out)
+			continue
+		}
+		if g.process("", func(u string) bool { return u != checkUser && u != "root" }) == 0 {
+			g.lastWhy = "no greeter process"
+			continue
+		}
+		if s, ok := g.shot(res.GreeterShot); ok {
+			res.Greeter, res.GreeterScreen = since(), s
+			break
+		}
+	}
+	log.Info().Str("variant", o.Name).Dur("since_boot", res.Greeter).Str("screenshot", res.GreeterShot).Msg("desktop check: greeter on screen")
+
+	failed, _, _ := sh.Run("systemctl --failed --plain --no-legend | cut -d' ' -f1", time.Minute)
+	for _, l := range strings.Split(failed, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			res.Failed = append(res.Failed, l)
+		}
+	}
+	res.Journal, _, _ = sh.Run("journalctl -b -p err --no-pager -o cat | sort | uniq -c | sort -rn | head -n 40", time.Minute)
+	sh.Run("systemctl poweroff", 10*time.Second)
+	vm.Wait(2 * time.Minute)
+	if len(res.Failed) > 0 {
+		return res, fmt.Errorf("%s: failed units: %s", o.Name, strings.Join(res.Failed, ", "))
+	}
+	return res, nil
+}
+
+// guest asks the booted machine what runs and what is on its screen.
+type guest struct {
+	sh      *image.Shell
+	monitor string
+	lastWhy string
+}
+
+var psLine = regexp.MustCompile(`^(\S+)\s+(\d+)\s+(.+)$`)
+
+// process is the pid of a running process named name (any greeter when
+// name is "") whose user passes user, or 0.
+func (g *guest) process(name string, user func(string) bool) int {
+	out, _, err := g.sh.Run("ps -eo user:32=,pid=,comm=", time.Minute)
+	if err != nil {
+		g.lastWhy = err.Error()
+		return 0
+	}
+	for _, l := range strings.Split(out, "\n") {
+		m := psLine.FindStringSubmatch(strings.TrimSpace(l))
+		if m == nil || !user(m[1]) {
+			continue
+		}
+		if (name != "" && m[3] == name) || (name == "" && greeters[m[3]]) {
+			pid, _ := strconv.Atoi(m[2])
+			return pid
+		}
+	}
+	if name != "" {
+		g.lastWhy = "no " + name + " process"
+	}
+	return 0
+}
+
+// shot takes a screenshot and says whether it shows something.
+func (g *guest) shot(path string) (Screen, bool) {
+	if err := image.Screendump(g.monitor, path); err != nil {
+		g.lastWhy = err.Error()
+		return Screen{}, false
+	}
+	s, err := ReadScreen(path)
+	if err != nil {
+		g.lastWhy = err.Error()
+		return s, false
+	}
+	if why := s.Blank(); why != "" {
+		g.lastWhy = why
+		return s, false
+	}
+	return s, true
+}
+
+func lastLine(s string) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return l[len(l)-1]
+}
+
+// countPackages reads the commit's package list (debian-atomic.packages).
+func countPackages(ctx context.Context, cfg build.Config, commit string) int {
+	v, err := ostreeops.Repo{Path: cfg.RepoDir, Runner: cfg.Runner}.Metadata(ctx, commit, "debian-atomic.packages")
+	if err != nil {
+		return 0
+	}
+	return len(ostreeops.GVariantStrings(v))
+}

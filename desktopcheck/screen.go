@@ -1,0 +1,71 @@
+// Package desktopcheck proves that a desktop variant works: it builds the
+// variant's image with an automatic login, boots it in QEMU with a graphics
+// device, and checks, with deadlines, the user's session and the display
+// manager's greeter, from the guest's processes and from screenshots.
+package desktopcheck
+
+import (
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+)
+
+// Screen is what a screenshot shows, in numbers.
+type Screen struct {
+	Width, Height int
+	Colours       int     // distinct colours (up to 4096 are counted)
+	Dominant      float64 // share of pixels in the most common colour
+}
+
+// Blank says why a screen shows nothing a user could use ("" when it
+// does): one colour, or nearly every pixel the same (a black screen with a
+// cursor, an empty background before the greeter draws).
+func (s Screen) Blank() string {
+	switch {
+	case s.Width < 320 || s.Height < 200:
+		return fmt.Sprintf("the screen is %dx%d: no graphical mode", s.Width, s.Height)
+	case s.Colours <= 2:
+		return fmt.Sprintf("the screen has %d colour(s)", s.Colours)
+	case s.Dominant >= 0.995:
+		return fmt.Sprintf("%.1f%% of the screen is one colour", 100*s.Dominant)
+	}
+	return ""
+}
+
+// ReadScreen measures a PNG screenshot.
+func ReadScreen(path string) (Screen, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Screen{}, err
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		return Screen{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return measure(img), nil
+}
+
+func measure(img image.Image) Screen {
+	b := img.Bounds()
+	counts := map[uint32]int{}
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			c := r>>8<<16 | g>>8<<8 | bl>>8
+			if _, ok := counts[c]; ok || len(counts) < 4096 {
+				counts[c]++
+			}
+		}
+	}
+	most := 0
+	for _, n := range counts {
+		most = max(most, n)
+	}
+	s := Screen{Width: b.Dx(), Height: b.Dy(), Colours: len(counts)}
+	if n := b.Dx() * b.Dy(); n > 0 {
+		s.Dominant = float64(most) / float64(n)
+	}
+	return s
+}

@@ -1,0 +1,87 @@
+package desktopcheck
+
+import (
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writePNG(t *testing.T, img image.Image) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "screen.png")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A black screen, a one-colour one and one with a mouse cursor on it are
+// blank; a login box with text on a gradient is not.
+func TestBlankScreenshots(t *testing.T) {
+	black := image.NewRGBA(image.Rect(0, 0, 1280, 800))
+	for i := range black.Pix {
+		if i%4 == 3 {
+			black.Pix[i] = 255
+		}
+	}
+	grey := image.NewRGBA(image.Rect(0, 0, 1280, 800))
+	fill(grey, grey.Bounds(), color.RGBA{0x30, 0x30, 0x30, 255})
+	cursor := image.NewRGBA(image.Rect(0, 0, 1280, 800))
+	fill(cursor, cursor.Bounds(), color.RGBA{0, 0, 0, 255})
+	fill(cursor, image.Rect(640, 400, 652, 420), color.RGBA{255, 255, 255, 255})
+	fill(cursor, image.Rect(641, 401, 651, 418), color.RGBA{200, 200, 200, 255})
+	fill(cursor, image.Rect(642, 402, 650, 416), color.RGBA{100, 100, 100, 255})
+	for name, img := range map[string]image.Image{"black": black, "grey": grey, "cursor": cursor, "text-mode": image.NewRGBA(image.Rect(0, 0, 720, 400))} {
+		s, err := ReadScreen(writePNG(t, img))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Blank() == "" {
+			t.Errorf("%s: %+v judged not blank", name, s)
+		}
+	}
+
+	// A greeter: a gradient background, a panel, a box with "text" in it.
+	login := image.NewRGBA(image.Rect(0, 0, 1280, 800))
+	for y := 0; y < 800; y++ {
+		fill(login, image.Rect(0, y, 1280, y+1), color.RGBA{uint8(20 + y/8), 30, uint8(60 + y/10), 255})
+	}
+	fill(login, image.Rect(0, 0, 1280, 32), color.RGBA{0, 0, 0, 255})
+	fill(login, image.Rect(490, 300, 790, 500), color.RGBA{240, 240, 240, 255})
+	for x := 510; x < 770; x += 7 {
+		fill(login, image.Rect(x, 330, x+4, 342), color.RGBA{20, 20, 20, 255})
+	}
+	s, err := ReadScreen(writePNG(t, login))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := s.Blank(); why != "" {
+		t.Errorf("a login screen judged blank: %s (%+v)", why, s)
+	}
+	if s.Width != 1280 || s.Height != 800 || s.Colours < 50 {
+		t.Errorf("measured %+v", s)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.png")
+	os.WriteFile(bad, []byte("P6 not a png"), 0o644)
+	if _, err := ReadScreen(bad); err == nil || !strings.Contains(err.Error(), "bad.png") {
+		t.Errorf("not a PNG: %v", err)
+	}
+}
+
+func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		for x := r.Min.X; x < r.Max.X; x++ {
+			img.SetRGBA(x, y, c)
+		}
+	}
+}
