@@ -115,7 +115,7 @@ func Bench(ctx context.Context, cfg Config, name, extra string, dir string) (Ben
 
 	// Restore the cached bootstrap the way a miss on install does.
 	start = time.Now()
-	store := ostreeops.Repo{Path: filepath.Join(cold.CacheDir, "store"), Runner: cold.Runner}
+	store := cold.StoreRepo()
 	if err := store.Checkout(ctx, reps[0].Steps[0].Result, filepath.Join(dir, "restore")); err != nil {
 		return res, err
 	}

@@ -22,7 +22,8 @@ const (
 	MetaRootTree = "debian-atomic.root-tree"
 )
 
-// commit writes the postprocessed tree into the output repository, unless
+// commit points the variant's ref at a new commit over the stored
+// postprocess tree (its parent the ref's previous commit), unless
 // the ref's last commit was made from exactly the same inputs.
 func (b *variantBuild) commit(ctx context.Context, st step, parent string, log logger, rep *Report) (StepReport, error) {
 	v := b.v
@@ -58,9 +59,8 @@ func (b *variantBuild) commit(ctx context.Context, st step, parent string, log l
 	if err != nil {
 		return sr, fmt.Errorf("reading the root tree of %s: %w", v.Name, err)
 	}
-	if err := b.out.PullLocal(ctx, b.store.Path, parent); err != nil {
-		return sr, fmt.Errorf("copying the tree into %s: %w", b.out.Path, err)
-	}
+	// The tree is already in the repository (one repository holds step
+	// results and refs): the commit below writes one commit object over it.
 	opts := ostreeops.CommitOptions{
 		Branch:   v.Ref,
 		TreeRef:  parent,

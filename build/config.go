@@ -20,8 +20,10 @@ const Version = "0.1.0"
 // Environment variables that move the builder's folders.
 const (
 	CacheEnv = "DEBIAN_ATOMIC_CACHE" // runtime state (default .cache)
-	RepoEnv  = "DEBIAN_ATOMIC_REPO"  // output repository (default .cache/repo)
-	DebsEnv  = "DEBIAN_ATOMIC_DEBS"  // shared .deb cache (default .cache/debs)
+	// RepoEnv moves the one repository (default .cache/repo): step results
+	// under cache/ refs and the variants' refs, side by side.
+	RepoEnv = "DEBIAN_ATOMIC_REPO"
+	DebsEnv = "DEBIAN_ATOMIC_DEBS" // shared .deb cache (default .cache/debs)
 	// VariantsEnv points at another folder of variant files (default variants).
 	VariantsEnv = "DEBIAN_ATOMIC_VARIANTS"
 )
@@ -29,8 +31,8 @@ const (
 // Config says where things live and how commands run.
 type Config struct {
 	VariantsDir string // variant files
-	CacheDir    string // store, index, work trees
-	RepoDir     string // output repository
+	CacheDir    string // index, work trees
+	RepoDir     string // the repository: step results and the variants' refs
 	DebsDir     string // downloaded packages, shared by every build
 	Runner      run.Runner
 	Log         zerolog.Logger
@@ -73,9 +75,12 @@ func envOr(k, def string) string {
 	return def
 }
 
-func (c Config) storeRepo() ostreeops.Repo {
-	return ostreeops.Repo{Path: filepath.Join(c.CacheDir, "store"), Runner: c.Runner}
-}
+// storeRepo and outRepo are one bare repository: step results live under
+// cache/<kind>/<key> refs beside the variants' refs, so the output commit is
+// a commit object over a stored tree and copies no file. (Before, results
+// lived in .cache/store and each output commit pulled its whole tree into
+// the output repository: 31 s for gnome.)
+func (c Config) storeRepo() ostreeops.Repo { return c.outRepo() }
 
 func (c Config) outRepo() ostreeops.Repo {
 	return ostreeops.Repo{Path: c.RepoDir, Runner: c.Runner}
