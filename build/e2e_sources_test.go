@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/debian-atomic/builder/lockresolve"
 	"github.com/debian-atomic/builder/variants"
 )
 
@@ -87,27 +88,27 @@ func checkSecurityKernel(t *testing.T, cfg Config, ref, name string) {
 	}
 	ctx := context.Background()
 	base := v.Layers()[0]
-	r, err := newResolver(cfg, base, nil)
+	r, err := lockresolve.Open(cfg.Runner, cfg.Log, cfg.CacheDir, base, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.update(ctx); err != nil {
+	if err := r.Update(ctx); err != nil {
 		t.Fatal(err)
 	}
-	now, err := r.layer(ctx, lock.Bootstraps[base.BootstrapID()], []string{"linux-image-amd64"}, false)
+	now, err := r.Layer(ctx, lock.Bootstraps[base.BootstrapID()], []string{"linux-image-amd64"}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range now {
 		if f := strings.Fields(e); f[0] == "linux-image-amd64" {
-			o := r.origins[f[0]+" "+f[1]]
+			pocket, inSuite := r.Origin(f[0], f[1])
 			switch {
 			case f[1] != locked:
 				t.Logf("the archive has moved on to linux-image-amd64 %s (locked %s): run mage update", f[1], locked)
-			case o.pocket != variants.PocketSecurity:
-				t.Logf("linux-image-amd64 %s comes from %q, not the security archive, today", locked, o.pocket)
+			case pocket != variants.PocketSecurity:
+				t.Logf("linux-image-amd64 %s comes from %q, not the security archive, today", locked, pocket)
 			default:
-				t.Logf("linux-image-amd64 %s comes from the security archive (in trixie too: %v)", locked, o.inSuite)
+				t.Logf("linux-image-amd64 %s comes from the security archive (in trixie too: %v)", locked, inSuite)
 			}
 		}
 	}

@@ -260,7 +260,7 @@ func fakeHostApt(c run.Cmd) ([]byte, error) {
 	case "install":
 		var out strings.Builder
 		if slices.Contains(args, "?essential") {
-			return []byte("Inst base-files (13.8 Debian:13 [amd64])\n"), nil
+			return []byte("'http://127.0.0.1:9/debian/pool/main/b/base-files/base-files_13.8_amd64.deb' base-files_13.8_amd64.deb 1000 SHA256:0\n"), nil
 		}
 		status, _ := os.ReadFile(filepath.Join(dir, "var/lib/dpkg/status"))
 		i := slices.Index(args, "--")
@@ -269,7 +269,7 @@ func fakeHostApt(c run.Cmd) ([]byte, error) {
 				return nil, &run.Error{Cmd: "apt-get install -s", Err: errors.New("exit status 100"), Stderr: "E: Unable to locate package " + p}
 			}
 			if !strings.Contains(string(status), "Package: "+p+"\n") {
-				fmt.Fprintf(&out, "Inst %s (%s Debian:13 [amd64])\n", p, fakeVersion)
+				fmt.Fprintf(&out, "'http://127.0.0.1:9/debian/pool/main/%s_%s_amd64.deb' %s_%s_amd64.deb 1000 SHA256:0\n", p, fakeVersion, p, fakeVersion)
 			}
 		}
 		return []byte(out.String()), nil

@@ -1,0 +1,164 @@
+package lockresolve
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/debian-atomic/builder/variants"
+)
+
+// lists is the package lists of one apt root, read once per run: a dpkg
+// status for a layer's base and the releases offering a version both come
+// from it, instead of one pass over 56 MB of text per layer.
+type lists struct {
+	files    [][]byte            // Packages files
+	releases []string            // per file: its release as apt describes it, "Label:Version/Suite"
+	at       map[string][]stanza // "name version" -> where its stanzas are
+}
+
+type stanza struct {
+	file       int
+	start, end int
+}
+
+// readLists indexes every *_Packages file of an apt lists folder by name and
+// version, and finds each one's Release file (the one whose name, less
+// "InRelease" or "Release", begins it).
+func readLists(dir string) (*lists, error) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*_Packages"))
+	rels, _ := filepath.Glob(filepath.Join(dir, "*Release"))
+	sort.Strings(files)
+	l := &lists{at: map[string][]stanza{}}
+	for i, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		l.files = append(l.files, data)
+		l.releases = append(l.releases, releaseOf(filepath.Base(f), rels))
+		index(data, func(key string, start, end int) {
+			l.at[key] = append(l.at[key], stanza{file: i, start: start, end: end})
+		})
+	}
+	return l, nil
+}
+
+// index calls fn with "name version" and the bounds of every stanza.
+func index(data []byte, fn func(key string, start, end int)) {
+	for pos := 0; pos < len(data); {
+		end := bytes.Index(data[pos:], []byte("\n\n"))
+		if end < 0 {
+			end = len(data)
+		} else {
+			end += pos
+		}
+		st := data[pos:end]
+		if name, ver := field(st, "Package"), field(st, "Version"); name != "" && ver != "" {
+			fn(name+" "+ver, pos, end)
+		}
+		pos = end + 2
+	}
+}
+
+// field is a stanza's single-line field.
+func field(st []byte, key string) string {
+	var i int
+	if bytes.HasPrefix(st, []byte(key+": ")) {
+		i = len(key) + 2
+	} else if j := bytes.Index(st, []byte("\n"+key+": ")); j >= 0 {
+		i = j + len(key) + 3
+	} else {
+		return ""
+	}
+	v := st[i:]
+	if n := bytes.IndexByte(v, '\n'); n >= 0 {
+		v = v[:n]
+	}
+	return string(v)
+}
+
+func releaseOf(packages string, rels []string) string {
+	best := ""
+	for _, r := range rels {
+		base := filepath.Base(r)
+		prefix := strings.TrimSuffix(strings.TrimSuffix(base, "InRelease"), "Release")
+		if strings.HasPrefix(packages, prefix) && len(prefix) > len(best) {
+			best = r
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	data, err := os.ReadFile(best)
+	if err != nil {
+		return ""
+	}
+	label, version, suite := releaseField(data, "Label"), releaseField(data, "Version"), releaseField(data, "Suite")
+	if version != "" {
+		return label + ":" + version + "/" + suite
+	}
+	return label + ":" + suite
+}
+
+// releasesOf lists the releases offering "name version".
+func (l *lists) releasesOf(key string) []string {
+	var out []string
+	for _, s := range l.at[key] {
+		if r := l.releases[s.file]; r != "" && !contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// status makes a dpkg status file that says the given packages ("name
+// version arch") are installed, from their full stanzas in the package
+// lists, so apt sees their dependencies and Provides.
+func (l *lists) status(installed []string) ([]byte, error) {
+	var out bytes.Buffer
+	var missing []string
+	seen := map[string]bool{}
+	for _, e := range installed {
+		f := strings.Fields(e)
+		if len(f) != 3 || seen[f[0]+" "+f[1]] {
+			continue
+		}
+		k := f[0] + " " + f[1]
+		seen[k] = true
+		at := l.at[k]
+		if len(at) == 0 {
+			missing = append(missing, k)
+			continue
+		}
+		s := at[0]
+		out.Write(bytes.TrimSpace(l.files[s.file][s.start:s.end]))
+		out.WriteString("\nStatus: install ok installed\n\n")
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		return nil, &DriftError{Missing: missing}
+	}
+	return out.Bytes(), nil
+}
+
+// DriftError says the archive no longer has versions the lock names.
+type DriftError struct {
+	Missing []string // "name version"
+}
+
+func (e *DriftError) Error() string {
+	return "the mirror no longer has versions locked in " + variants.LockFile + ": " + strings.Join(e.Missing, ", ") +
+		"; run `mage update` to lock the archive as it is now"
+}
