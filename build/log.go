@@ -1,6 +1,7 @@
 package build
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -20,7 +21,7 @@ func HumanOutput(f *os.File) bool {
 // NewLogger logs for people on a terminal and as JSON lines otherwise.
 // DEBIAN_ATOMIC_DEBUG=1 adds every line the build's commands print.
 func NewLogger(f *os.File) zerolog.Logger {
-	zerolog.DurationFieldUnit = time.Second
+	zerolog.DurationFieldUnit, zerolog.DurationFieldInteger = time.Second, false
 	level := zerolog.InfoLevel
 	if os.Getenv("DEBIAN_ATOMIC_DEBUG") != "" {
 		level = zerolog.DebugLevel
@@ -74,4 +75,26 @@ func SummaryTable(reports []Report) string {
 	}
 	tw.Flush()
 	return b.String()
+}
+
+// Durations are seconds, as floats, everywhere the builder writes JSON: the
+// logs (zerolog.DurationFieldUnit, set in NewLogger), the summary and its
+// steps, and any report marshalled elsewhere (bench, status).
+
+// MarshalJSON writes the step's duration in seconds.
+func (s StepReport) MarshalJSON() ([]byte, error) {
+	type plain StepReport
+	return json.Marshal(struct {
+		plain
+		Duration float64 `json:"duration"`
+	}{plain(s), s.Duration.Seconds()})
+}
+
+// MarshalJSON writes the variant's duration in seconds.
+func (r Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	return json.Marshal(struct {
+		plain
+		Duration float64 `json:"duration"`
+	}{plain(r), r.Duration.Seconds()})
 }
