@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -112,7 +113,7 @@ func (Vm) Minimal(ctx context.Context) error {
 	return bootImage(ctx, "minimal")
 }
 
-// Variant boots variant NAME's image in QEMU on the serial console.
+// Variant boots variant NAME's image in QEMU: a window where the host has a display, VNC on 127.0.0.1 with DEBIAN_ATOMIC_VNC=N, and the serial console.
 func (Vm) Variant(ctx context.Context, name string) error {
 	return bootImage(ctx, name)
 }
@@ -134,7 +135,11 @@ func bootImage(ctx context.Context, name string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "booting %s (commit %s); Ctrl-A X quits QEMU\n", res.Qcow2, res.Commit[:12])
-	vm, err := image.Boot(ctx, image.VMOptions{Disk: res.Qcow2, Work: cfg.CacheDir + "/vm-" + name, Echo: os.Stdout, Stdin: os.Stdin})
+	o := image.VMOptions{Disk: res.Qcow2, Work: cfg.CacheDir + "/vm-" + name, Echo: os.Stdout, Stdin: os.Stdin}
+	if err := vmScreen(&o); err != nil {
+		return err
+	}
+	vm, err := image.Boot(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -383,4 +388,36 @@ func (Check) Desktops(ctx context.Context) error {
 	cfg := config()
 	_, err := desktopcheck.RunAll(ctx, desktopcheck.Options{Config: cfg, ImagesDir: imagesDir(), Shots: cfg.CacheDir + "/screenshots"}, "docs/desktops", os.Stdout)
 	return err
+}
+
+// vmScreen gives vm: targets a screen: a window where the host has a
+// display, VNC on 127.0.0.1 when DEBIAN_ATOMIC_VNC=N (display N, port
+// 5900+N), else the serial console alone; desktops get 4 GiB and virtio-vga.
+func vmScreen(o *image.VMOptions) error {
+	o.VGA = "virtio"
+	switch n := os.Getenv("DEBIAN_ATOMIC_VNC"); {
+	case n != "":
+		if _, err := strconv.Atoi(n); err != nil || len(n) > 2 {
+			return fmt.Errorf("DEBIAN_ATOMIC_VNC=%q: want a VNC display number, e.g. 0 (port 5900)", n)
+		}
+		o.Display = "vnc=127.0.0.1:" + n
+		fmt.Fprintf(os.Stderr, "screen: VNC on 127.0.0.1:%d (port %d)\n", mustAtoi(n), 5900+mustAtoi(n))
+	case os.Getenv("DISPLAY") != "" || os.Getenv("WAYLAND_DISPLAY") != "":
+		o.Display = "gtk"
+		// Debian packages QEMU's GTK window apart.
+		gtk := build.Requirement{Name: "/usr/lib/x86_64-linux-gnu/qemu/ui-gtk.so", Package: "qemu-system-gui"}
+		if err := build.EnsureHost(context.Background(), config(), []build.Requirement{gtk}); err != nil {
+			return err
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "screen: none (no DISPLAY or WAYLAND_DISPLAY; DEBIAN_ATOMIC_VNC=0 serves one on 127.0.0.1:5900)")
+		return nil
+	}
+	o.MemoryMiB = 4096
+	return nil
+}
+
+func mustAtoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
 }
