@@ -63,9 +63,11 @@ func Ensure(ctx context.Context, cfg Config, lock *variants.Lock, vs []*variants
 			return cached, nil
 		}
 		cfg.Log.Info().Str("mirror", base.Mirror).Strs("suites", base.Suites()).Msg("reading the archive's package lists to lock package versions")
+		t := time.Now()
 		if err := r.Update(ctx); err != nil {
 			return nil, err
 		}
+		cfg.Log.Debug().Float64("seconds", time.Since(t).Seconds()).Msg("package lists up to date")
 		for k, st := range r.Archives() {
 			lock.Archives[k] = st
 		}

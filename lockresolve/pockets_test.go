@@ -155,8 +155,9 @@ func (a *localArchive) publish(archive, suite, label string, pkgs ...string) {
 	a.gpg("--clearsign", "--output", filepath.Join(dist, "InRelease"), filepath.Join(dist, "Release"))
 }
 
-// Update locks the variants as `mage update` does.
-func Update(ctx context.Context, cfg Config) ([]Change, error) {
+// Update locks every variant of the folder, afresh when force is set (as
+// `mage update` does), else what changed.
+func Update(ctx context.Context, cfg Config, force bool) ([]Change, error) {
 	names, err := variants.List(cfg.VariantsDir)
 	if err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ func Update(ctx context.Context, cfg Config) ([]Change, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Ensure(ctx, cfg, lock, vs, true)
+	return Ensure(ctx, cfg, lock, vs, force)
 }
 
 // countingRunner runs commands for real and records them.
@@ -234,7 +235,7 @@ func TestUpdateMarksSecurityChanges(t *testing.T) {
 	// First the suite alone, as locks made before -updates and -security were followed.
 	variant("updates: []\n")
 	ctx := context.Background()
-	first, err := Update(ctx, cfg)
+	first, err := Update(ctx, cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +256,7 @@ func TestUpdateMarksSecurityChanges(t *testing.T) {
 	a.publish("debian-security", "trixie-security", "Debian-Security", "probe-a 1+deb13u1")
 	a.publish("debian", "trixie-updates", "Debian", "probe-b 1+deb13u2", "apt 3.0.4")
 	variant("")
-	second, err := Update(ctx, cfg)
+	second, err := Update(ctx, cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,7 +284,7 @@ func TestUpdateMarksSecurityChanges(t *testing.T) {
 	}
 
 	updates := runner.count("apt-get -q update")
-	if again, err := Update(ctx, cfg); err != nil || len(again) != 0 {
+	if again, err := Update(ctx, cfg, true); err != nil || len(again) != 0 {
 		t.Errorf("an update with nothing new: %+v %v", again, err)
 	}
 	if n := runner.count("apt-get -q update"); n != updates {
@@ -291,7 +292,7 @@ func TestUpdateMarksSecurityChanges(t *testing.T) {
 	}
 	// A new Release is read, though the variant did not change.
 	a.publish("debian-security", "trixie-security", "Debian-Security", "probe-a 1+deb13u2")
-	if third, err := Update(ctx, cfg); err != nil || len(third) != 1 || !slices.Equal(third[0].Changes, []string{" probe-a 1+deb13u1 -> 1+deb13u2 (security)"}) {
+	if third, err := Update(ctx, cfg, true); err != nil || len(third) != 1 || !slices.Equal(third[0].Changes, []string{" probe-a 1+deb13u1 -> 1+deb13u2 (security)"}) {
 		t.Errorf("an update after a new DSA: %+v %v", third, err)
 	}
 	if n := runner.count("apt-get -q update"); n != updates+1 {
@@ -301,7 +302,7 @@ func TestUpdateMarksSecurityChanges(t *testing.T) {
 	// A security archive signed by another key is refused, not trusted.
 	other := newLocalArchive(t)
 	archiveKeyring = other.keyring
-	if _, err := Update(ctx, cfg); err == nil || !strings.Contains(err.Error(), "reading the archive's package lists failed") {
+	if _, err := Update(ctx, cfg, true); err == nil || !strings.Contains(err.Error(), "reading the archive's package lists failed") {
 		t.Errorf("archive signed by an unknown key: %v", err)
 	}
 }

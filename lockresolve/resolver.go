@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -202,7 +203,9 @@ func (r *Resolver) Layer(ctx context.Context, installed, pkgs []string, recommen
 	if err := os.WriteFile(filepath.Join(r.dir, "var/lib/dpkg/status"), status, 0o644); err != nil {
 		return nil, err
 	}
+	t := time.Now()
 	out, err := r.install(ctx, recommends, append([]string{"--"}, pkgs...)...)
+	r.log.Debug().Float64("seconds", time.Since(t).Seconds()).Msg("apt-get install --print-uris")
 	if err != nil {
 		return nil, fmt.Errorf("resolving packages %s%s: %w", strings.Join(pkgs, " "), unknownPackages(err.Error()), err)
 	}
@@ -247,11 +250,13 @@ func (r *Resolver) Origin(name, version string) (pocket string, inSuite bool) {
 
 func (r *Resolver) packageLists() (*lists, error) {
 	if r.lists == nil {
+		t := time.Now()
 		l, err := readLists(filepath.Join(r.dir, "var/lib/apt/lists"))
 		if err != nil {
 			return nil, err
 		}
 		r.lists = l
+		r.log.Debug().Float64("seconds", time.Since(t).Seconds()).Int("versions", len(l.at)).Msg("read the package lists")
 	}
 	return r.lists, nil
 }
