@@ -23,6 +23,7 @@ import (
 	"github.com/debian-atomic/builder/image"
 	"github.com/debian-atomic/builder/publish"
 	"github.com/debian-atomic/builder/remotecache"
+	"github.com/debian-atomic/builder/testrun"
 )
 
 // Build builds variants into the output repository.
@@ -192,15 +193,29 @@ func Clean(ctx context.Context) error {
 	return build.Clean(ctx, config())
 }
 
-// Test runs the unit and end-to-end tests (end-to-end ones need root and the network).
+// Test installs the host tools the tests use (as root), runs the unit and end-to-end tests (end-to-end ones need root and the network), and ends with one line per skipped test and why.
 func Test(ctx context.Context) error {
-	args := []string{"test", "-count=1", "-timeout=80m", "./..."}
-	if os.Getenv("CI") != "" || mg.Verbose() {
-		args = append(args[:1], append([]string{"-v"}, args[1:]...)...)
+	if os.Geteuid() == 0 {
+		if err := build.EnsureHost(ctx, config(), testrun.Requirements); err != nil {
+			return err
+		}
 	}
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	return cmd.Run()
+	cmd := exec.CommandContext(ctx, "go", "test", "-json", "-count=1", "-timeout=80m", "./...")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	skips, _, ferr := testrun.Follow(out, os.Stdout, os.Getenv("CI") != "" || mg.Verbose())
+	err = cmd.Wait()
+	testrun.WriteSkips(os.Stdout, skips)
+	if err == nil {
+		err = ferr
+	}
+	return err
 }
 
 func buildVariants(ctx context.Context, names ...string) error {
