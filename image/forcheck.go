@@ -18,6 +18,9 @@ func ForSettings(ctx context.Context, cfg build.Config, name string, ic Config, 
 		return Result{}, err
 	}
 	ic.Remote, ic.AutoUpdate = nil, false
+	if err := checkFits(ctx, cfg.Runner, cfg.RepoDir, v.Ref, ic, name); err != nil {
+		return Result{}, err
+	}
 	if err := build.EnsureHost(ctx, cfg, hostRequirements(ic)); err != nil {
 		return Result{}, err
 	}

@@ -34,6 +34,9 @@ func ForVariant(ctx context.Context, cfg build.Config, imagesDir, name string) (
 	if _, err := build.Variants(ctx, cfg, []string{name}); err != nil {
 		return Result{}, err
 	}
+	if err := checkFits(ctx, cfg.Runner, cfg.RepoDir, v.Ref, ic, name); err != nil {
+		return Result{}, err
+	}
 	// The image's scratch folder is in the work folder, which a build that
 	// starts meanwhile would clean up: hold the lock as builds do.
 	lock, err := build.LockCache(ctx, cfg)
