@@ -200,7 +200,11 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	log.Info().Str("variant", o.Name).Dur("boot_to_session", res.Session).Str("screenshot", res.SessionShot).Msg("desktop check: session running and on screen")
 
 	// (a) the display manager and its greeter, once the session has ended.
-	if _, _, err := sh.Run("loginctl terminate-user "+checkUser, time.Minute); err != nil {
+	// Only the graphical session: the serial console's session is this shell.
+	end := `for s in $(loginctl list-sessions --no-legend | awk '{print $1}'); do ` +
+		`[ "$(loginctl show-session $s -p Name --value)" = ` + checkUser + ` ] && ` +
+		`[ "$(loginctl show-session $s -p Type --value)" != tty ] && loginctl terminate-session $s; done; true`
+	if _, _, err := sh.Run(end, time.Minute); err != nil {
 		return res, err
 	}
 	res.GreeterShot = filepath.Join(o.Shots, o.Name+"-greeter.png")
