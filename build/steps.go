@@ -21,7 +21,7 @@ var Steps = []string{StepBootstrap, StepInstall, StepPostprocess, StepCommit}
 // Schema versions: bump one when its step's behaviour changes.
 const (
 	bootstrapSchema = 3 // 3: SOURCE_DATE_EPOCH
-	installSchema   = 3
+	installSchema   = 4 // 4: apt's pkgcache.bin and srcpkgcache.bin dropped from the result
 	commitSchema    = 3 // 3: debian-atomic.root-tree
 )
 
