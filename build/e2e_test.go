@@ -68,6 +68,9 @@ func buildOne(t *testing.T, cfg Config, name string) Report {
 	if m := MountsUnder(cfg.CacheDir); len(m) > 0 {
 		t.Fatalf("mounts left after the build: %v", m)
 	}
+	// Every end-to-end build leaves a sound repository: step results and
+	// refs share it (a few seconds for tiny, about 20 for minimal).
+	ostreeOut(t, cfg.RepoDir, "fsck", "--quiet")
 	return reps[0]
 }
 
