@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Postprocess makes an installed tree deployable and bootable by OSTree; see
@@ -38,6 +39,7 @@ func (b *variantBuild) postprocess(ctx context.Context, root string) error {
 	if err != nil {
 		return err
 	}
+	start := time.Now()
 	if kver != "" {
 		if err := b.initramfs(ctx, root, kver); err != nil {
 			return err
@@ -46,6 +48,12 @@ func (b *variantBuild) postprocess(ctx context.Context, root string) error {
 			return err
 		}
 	}
+	initramfsDone := time.Now()
+	defer func() {
+		b.cfg.Log.Info().Str("variant", b.v.Name).Str("step", StepPostprocess).
+			Dur("initramfs", initramfsDone.Sub(start)).Dur("layout", time.Since(initramfsDone)).
+			Msg("postprocess: where the time went")
+	}()
 	if err := cleanBuildLeftovers(root); err != nil {
 		return fmt.Errorf("postprocess: %w", err)
 	}
