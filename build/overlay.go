@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/debian-atomic/builder/build/run"
@@ -28,9 +30,11 @@ type overlay struct {
 }
 
 // mountOverlay mounts an overlay over lower at merged, with scratch folders
-// in dir. Directory renames inside it fail with EXDEV (no redirect_dir, so
-// the upper layer stays simple to apply); the builder's own moves fall back
-// to copying, as mv does.
+// in dir. redirect_dir=on makes a folder rename (postprocess's /etc to
+// /usr/etc, the dpkg database, /home to /var/home) a redirect xattr on the
+// upper folder instead of a copy of the whole folder; apply turns each
+// redirect into a rename of the lower folder, so such moves cost the size of
+// the change, not of the tree.
 func mountOverlay(ctx context.Context, runner run.Runner, lower, dir string) (*overlay, error) {
 	o := &overlay{runner: runner, dir: dir, lower: lower, upper: filepath.Join(dir, "upper"),
 		work: filepath.Join(dir, "work"), mounted: filepath.Join(dir, "merged")}
@@ -40,7 +44,7 @@ func mountOverlay(ctx context.Context, runner run.Runner, lower, dir string) (*o
 		}
 	}
 	opts := "lowerdir=" + lower + ",upperdir=" + o.upper + ",workdir=" + o.work +
-		",redirect_dir=off,index=off,metacopy=off"
+		",redirect_dir=on,index=off,metacopy=off"
 	if _, err := runner.Run(ctx, run.Cmd{Args: []string{"mount", "-t", "overlay", "overlay", "-o", opts, o.mounted}, Quiet: true}); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
@@ -74,8 +78,101 @@ func (o *overlay) drop() error {
 	return os.RemoveAll(o.dir)
 }
 
-// applyUpper moves the upper layer's entries onto lower.
+// applyUpper moves the upper layer's entries onto lower. Folders the step
+// renamed (redirects) are first moved aside in lower, deepest first, and
+// each is renamed to its new place when the walk reaches it.
 func applyUpper(upper, lower string) error {
+	staged, err := stageRedirects(upper, lower)
+	if err != nil {
+		return err
+	}
+	if err := applyDir(upper, lower, staged); err != nil {
+		return err
+	}
+	for _, aside := range staged {
+		if exists(aside) {
+			return fmt.Errorf("a renamed folder was not placed: %s is left", aside)
+		}
+	}
+	return nil
+}
+
+const redirectXattr = "trusted.overlay.redirect"
+
+// stagedPrefix names the folders a redirect's lower folder waits in.
+const stagedPrefix = ".debian-atomic-redirect-"
+
+// stageRedirects finds the upper folders that are redirects and moves the
+// lower folders they stand for aside, returning upper folder -> aside path.
+// A redirect names its origin from the layer's root ("/etc") or, for a
+// rename within one folder, relative to the parent's origin.
+func stageRedirects(upper, lower string) (map[string]string, error) {
+	origins := map[string]string{upper: ""}
+	type redirect struct{ dir, origin string }
+	var found []redirect
+	err := filepath.WalkDir(upper, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() || path == upper {
+			return nil
+		}
+		parent := origins[filepath.Dir(path)]
+		origin := filepath.Join(parent, d.Name())
+		if r, ok := getXattr(path, redirectXattr); ok {
+			if strings.HasPrefix(r, "/") {
+				origin = strings.TrimPrefix(filepath.Clean(r), "/")
+			} else {
+				origin = filepath.Join(parent, r)
+			}
+			found = append(found, redirect{path, origin})
+		}
+		origins[path] = origin
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Deepest origins first: moving /a aside before /a/b would lose /a/b's path.
+	sort.Slice(found, func(i, j int) bool {
+		return strings.Count(found[i].origin, "/") > strings.Count(found[j].origin, "/")
+	})
+	staged := map[string]string{}
+	for i, r := range found {
+		src := filepath.Join(lower, r.origin)
+		if fi, err := os.Lstat(src); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("the renamed folder %s has no origin /%s in the tree", strings.TrimPrefix(r.dir, upper), r.origin)
+		}
+		aside := filepath.Join(lower, fmt.Sprintf("%s%d", stagedPrefix, i))
+		if err := os.Rename(src, aside); err != nil {
+			return nil, err
+		}
+		staged[r.dir] = aside
+	}
+	return staged, nil
+}
+
+func getXattr(path, name string) (string, bool) {
+	buf := make([]byte, 4096)
+	n, err := syscall.Getxattr(path, name, buf)
+	if err != nil || n <= 0 {
+		return "", false
+	}
+	return string(buf[:n]), true
+}
+
+// holdsRedirect reports whether a staged redirect lies below the upper folder dir.
+func holdsRedirect(dir string, staged map[string]string) bool {
+	for d := range staged {
+		if strings.HasPrefix(d, dir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// applyDir applies one upper folder onto its lower folder.
+func applyDir(upper, lower string, staged map[string]string) error {
 	entries, err := os.ReadDir(upper)
 	if err != nil {
 		return err
@@ -92,22 +189,43 @@ func applyUpper(upper, lower string) error {
 			}
 			continue
 		}
+		if aside, ok := staged[src]; ok {
+			// A renamed folder: its lower folder takes the new place, and
+			// what the step changed inside it is applied on top.
+			if err := os.RemoveAll(dst); err != nil {
+				return err
+			}
+			if err := os.Rename(aside, dst); err != nil {
+				return err
+			}
+			if err := mergeDir(src, dst, fi, staged); err != nil {
+				return err
+			}
+			continue
+		}
 		if fi.IsDir() && !isOpaque(src) {
 			if li, err := os.Lstat(dst); err == nil && li.IsDir() {
 				// A folder both layers have: take the upper's owner and mode
 				// (folders of a checkout are real, not shared with objects).
-				st := fi.Sys().(*syscall.Stat_t)
-				if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
-					return err
-				}
-				if err := os.Chmod(dst, fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
-					return err
-				}
-				if err := applyUpper(src, dst); err != nil {
+				if err := mergeDir(src, dst, fi, staged); err != nil {
 					return err
 				}
 				continue
 			}
+		}
+		if fi.IsDir() && holdsRedirect(src, staged) {
+			// A new folder a renamed one was moved into: made in lower, so
+			// the renamed folder below it can be placed by rename.
+			if err := os.RemoveAll(dst); err != nil {
+				return err
+			}
+			if err := os.Mkdir(dst, 0o700); err != nil {
+				return err
+			}
+			if err := mergeDir(src, dst, fi, staged); err != nil {
+				return err
+			}
+			continue
 		}
 		if fi.IsDir() {
 			syscall.Removexattr(src, opaqueXattr)
@@ -123,6 +241,18 @@ func applyUpper(upper, lower string) error {
 		}
 	}
 	return nil
+}
+
+// mergeDir gives dst the upper folder's owner and mode and applies its entries.
+func mergeDir(src, dst string, fi fs.FileInfo, staged map[string]string) error {
+	st := fi.Sys().(*syscall.Stat_t)
+	if err := os.Lchown(dst, int(st.Uid), int(st.Gid)); err != nil {
+		return err
+	}
+	if err := os.Chmod(dst, fi.Mode()&(fs.ModePerm|fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		return err
+	}
+	return applyDir(src, dst, staged)
 }
 
 const opaqueXattr = "trusted.overlay.opaque"

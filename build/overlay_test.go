@@ -60,11 +60,23 @@ func TestOverlayKeepsSharedFilesAndAppliesChanges(t *testing.T) {
 	os.Chmod(m("usr/share/doc/a"), 0o750)
 	os.Remove(m("bin"))
 	os.MkdirAll(m("bin"), 0o755)
-	// A folder of the lower layer cannot be renamed: postprocess copies it.
+	// Folders of the lower layer are renamed (redirects): into an existing
+	// folder, into a new one, within one folder, and changed after the move.
 	if err := moveTree(m("etc"), m("usr/etc")); err != nil {
 		t.Fatal(err)
 	}
+	os.WriteFile(m("usr/etc/hostname"), []byte("new\n"), 0o644)
 	if err := moveTree(m("opt"), m("var/opt")); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(m("usr/lib/sysimage"), 0o755)
+	if err := moveTree(m("usr/share/doc/a"), m("usr/lib/sysimage/a")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(m("usr/lib/sysimage/a"), m("usr/lib/sysimage/a2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(m("usr/share/doc/c"), m("usr/share/doc/c2")); err != nil {
 		t.Fatal(err)
 	}
 	if err := o.apply(); err != nil {
@@ -82,15 +94,15 @@ func TestOverlayKeepsSharedFilesAndAppliesChanges(t *testing.T) {
 	}
 	want := map[string]string{
 		"var/log/dpkg.log": "old\nappended\n", "usr/bin/tool": "v2", "usr/etc/passwd": "root\n",
-		"usr/share/doc/a/copyright": "a", "usr/share/doc/c/copyright": "c", "usr/share/doc/b/new": "new b",
-		"var/opt/x/file": "x",
+		"usr/etc/hostname": "new\n", "usr/lib/sysimage/a2/copyright": "a", "usr/share/doc/c2/copyright": "c",
+		"usr/share/doc/b/new": "new b", "var/opt/x/file": "x",
 	}
 	for p, body := range want {
 		if got, err := os.ReadFile(filepath.Join(lower, p)); err != nil || string(got) != body {
 			t.Errorf("%s after apply: %q %v", p, got, err)
 		}
 	}
-	for _, p := range []string{"etc", "opt", "usr/share/doc/b/copyright", "usr/etc/shells"} {
+	for _, p := range []string{"etc", "opt", "usr/share/doc/b/copyright", "usr/etc/shells", "usr/share/doc/a", "usr/lib/sysimage/a", "usr/share/doc/c"} {
 		if _, err := os.Lstat(filepath.Join(lower, p)); err == nil {
 			t.Errorf("%s should be gone after apply", p)
 		}
@@ -98,17 +110,23 @@ func TestOverlayKeepsSharedFilesAndAppliesChanges(t *testing.T) {
 	if fi, _ := os.Lstat(filepath.Join(lower, "bin")); fi == nil || !fi.IsDir() {
 		t.Error("the bin link replaced by a folder is not a folder")
 	}
-	if fi, _ := os.Stat(filepath.Join(lower, "usr/share/doc/a")); fi == nil || fi.Mode().Perm() != 0o750 {
-		t.Errorf("folder mode not applied: %v", fi.Mode())
+	if fi, _ := os.Stat(filepath.Join(lower, "usr/lib/sysimage/a2")); fi == nil || fi.Mode().Perm() != 0o750 {
+		t.Errorf("folder mode not applied: %v", fi)
 	}
 	if fi, _ := os.Stat(filepath.Join(lower, "usr/share/doc/b")); fi == nil || fi.Mode().Perm() != 0o700 {
 		t.Error("the folder made again is not the new one")
 	}
 	// Unchanged files are still the stored objects: the commit skips them.
-	var st syscall.Stat_t
-	syscall.Stat(filepath.Join(lower, "usr/share/doc/a/copyright"), &st)
-	if st.Nlink != 2 {
-		t.Errorf("an unchanged file lost its link to the store (nlink %d)", st.Nlink)
+	// Renamed folders were renamed, not copied: their files too.
+	for _, p := range []string{"usr/lib/sysimage/a2/copyright", "usr/etc/passwd", "var/opt/x/file"} {
+		var st syscall.Stat_t
+		syscall.Stat(filepath.Join(lower, p), &st)
+		if st.Nlink != 2 {
+			t.Errorf("%s lost its link to the store (nlink %d): copied, not renamed", p, st.Nlink)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(lower, stagedPrefix+"*")); len(left) > 0 {
+		t.Errorf("renamed folders left aside: %v", left)
 	}
 	var left []string
 	filepath.WalkDir(lower, func(p string, d os.DirEntry, err error) error {
