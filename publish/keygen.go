@@ -3,6 +3,8 @@ package publish
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -168,6 +170,36 @@ func (g gpg) canSign(ctx context.Context, id string) error {
 // builder's own home, so none outlives the command.
 func (g gpg) stopAgent(ctx context.Context) {
 	g.runner.Run(ctx, run.Cmd{Args: []string{"gpgconf", "--homedir", g.home, "--kill", "gpg-agent"}, Quiet: true})
+}
+
+// maxHomeLen is the longest GnuPG home whose agent sockets fit: a Unix
+// socket path holds 108 bytes, and gpg-agent adds "/S.gpg-agent.browser".
+const maxHomeLen = 107 - len("/S.gpg-agent.browser")
+
+// shortHome returns home, or for a home too long for gpg-agent's sockets a
+// short link to it in the temporary folder (the same name every time, from
+// the path's hash), so gpg and ostree's gpgme put the sockets there. The
+// link is reused, or replaced if it points elsewhere.
+func shortHome(home string) (string, error) {
+	if len(home) <= maxHomeLen {
+		return home, nil
+	}
+	sum := sha256.Sum256([]byte(home))
+	link := filepath.Join(os.TempDir(), "debian-atomic-gnupg-"+hex.EncodeToString(sum[:6]))
+	if len(link) > maxHomeLen {
+		link = filepath.Join("/tmp", filepath.Base(link))
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return home, err
+	}
+	if to, err := os.Readlink(link); err == nil && to == home {
+		return link, nil
+	}
+	os.Remove(link)
+	if err := os.Symlink(home, link); err != nil {
+		return home, fmt.Errorf("the GnuPG home %s is too long for gpg-agent's socket (%d bytes, at most %d) and a short link to it failed: %w", home, len(home), maxHomeLen, err)
+	}
+	return link, nil
 }
 
 func contains(l []string, s string) bool {

@@ -58,12 +58,17 @@ func (s *Settings) RepoDir(cfg build.Config) string {
 	return filepath.Join(cfg.CacheDir, "publish")
 }
 
-// Home is the GnuPG home that holds the signing key.
+// Home is the GnuPG home that holds the signing key (through a short link
+// when its path is too long for gpg-agent's sockets: see shortHome).
 func (s *Settings) Home(cfg build.Config) string {
-	if s.GnuPGHome != "" {
-		return s.GnuPGHome
+	home := s.GnuPGHome
+	if home == "" {
+		home = filepath.Join(cfg.CacheDir, "gnupg")
 	}
-	return filepath.Join(cfg.CacheDir, "gnupg")
+	if short, err := shortHome(home); err == nil {
+		return short
+	}
+	return home // gpg then says what failed
 }
 
 // ownHome reports whether the GnuPG home is the builder's own (under the
