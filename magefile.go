@@ -386,14 +386,17 @@ func (Cache) Push(ctx context.Context, dir string) error {
 // Check proves desktop variants work by booting them (desktopcheck).
 type Check mg.Namespace
 
-// Desktop builds desktop variant NAME's image with an automatic login, boots it in QEMU with a screen, and checks its session and its greeter (screenshots in .cache/screenshots).
+// Desktop builds desktop variant NAME's image with an automatic login, boots it in QEMU with a screen, and checks its session and its greeter (screenshots in .cache/screenshots; the README gallery's docs/desktops/NAME.png).
 func (Check) Desktop(ctx context.Context, name string) error {
 	ctx, stop := signals(ctx)
 	defer stop()
 	cfg := config()
 	res, err := desktopcheck.Run(ctx, desktopcheck.Options{Config: cfg, ImagesDir: imagesDir(), Name: name, Shots: cfg.CacheDir + "/screenshots"})
 	desktopcheck.WriteTable(os.Stdout, []desktopcheck.Result{res})
-	return err
+	if err != nil {
+		return err
+	}
+	return desktopcheck.Thumbnail(res.SessionShot, "docs/desktops/"+name+".png", 480)
 }
 
 // Desktops checks every desktop variant in turn, prints their table and refreshes the README gallery (docs/desktops/NAME.png).
@@ -435,4 +438,21 @@ func vmScreen(o *image.VMOptions) error {
 func mustAtoi(s string) int {
 	n, _ := strconv.Atoi(s)
 	return n
+}
+
+// BenchPipeline simulates the CI pipeline on this machine, each job a builder process on one core with its own cache: base job (build BASE, cache:push), then children BASE-EXTRA1 and BASE-EXTRA2 at once from the remote cache, against one runner building them in turn (e.g. `benchPipeline tiny figlet cowsay`; minutes).
+func BenchPipeline(ctx context.Context, base, extra1, extra2 string) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	cfg := config()
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	res, err := remotecache.BenchPipeline(ctx, cfg, exe, base, []string{extra1, extra2}, cfg.CacheDir+"/bench-pipeline")
+	if err != nil {
+		return err
+	}
+	fmt.Print(res.Text())
+	return nil
 }
