@@ -83,7 +83,11 @@ func Build(ctx context.Context, o Options) (res Result, err error) {
 	}
 	res.Commit = commit
 	o.Log.Info().Str("refspec", o.refspec()).Str("commit", commit).Bool("auto_update", o.Config.AutoUpdate).Msg("image: deployed; writing the disk")
-	if err := o.assemble(ctx, sysroot); err != nil {
+	deploy, err := deploymentDir(sysroot, o.OSName, commit)
+	if err != nil {
+		return res, err
+	}
+	if err := o.assemble(ctx, sysroot, deploy); err != nil {
 		return res, err
 	}
 	res.Raw, res.Qcow2 = o.Out+".raw", o.Out+".qcow2"
@@ -133,8 +137,21 @@ func (o Options) deploy(ctx context.Context, path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := writeFstab(deploy, o.Config.Filesystem); err != nil {
+	grow := canGrow(deploy)
+	if grow {
+		if err := writeRepart(deploy); err != nil {
+			return "", err
+		}
+	} else {
+		o.Log.Warn().Msg("image: no systemd-repart in the commit; the root keeps the image's size on bigger disks")
+	}
+	if err := writeFstab(deploy, o.Config.Filesystem, grow); err != nil {
 		return "", err
+	}
+	if signedChain(deploy) != nil {
+		if err := o.writeUpdateESP(ctx, deploy); err != nil {
+			return "", fmt.Errorf("installing the ESP update service: %w", err)
+		}
 	}
 	if dhcp, err := o.ensureNetwork(ctx, deploy); err != nil {
 		return "", fmt.Errorf("configuring the network: %w", err)
@@ -183,12 +200,16 @@ func deploymentDir(sysroot, osName, commit string) (string, error) {
 	return d, nil
 }
 
-func writeFstab(deploy, fs string) error {
+func writeFstab(deploy, fs string, grow bool) error {
 	pass := "1"
 	if fs == "btrfs" {
 		pass = "0"
 	}
-	line := fmt.Sprintf("LABEL=%s / %s defaults 0 %s\n", RootLabel, fs, pass)
+	opts := "defaults"
+	if grow {
+		opts += ",x-systemd.growfs" // after systemd-repart grew the partition
+	}
+	line := fmt.Sprintf("LABEL=%s / %s %s 0 %s\n", RootLabel, fs, opts, pass)
 	return os.WriteFile(filepath.Join(deploy, "etc/fstab"), []byte("# Made by debian-atomic\n"+line), 0o644)
 }
 
@@ -392,18 +413,40 @@ var grubModules = []string{"part_gpt", "ext2", "btrfs", "fat", "normal", "linux"
 
 // assemble makes the ESP and root filesystems as files and writes them
 // into a GPT disk file, then converts it to qcow2.
-func (o Options) assemble(ctx context.Context, sysroot string) error {
+func (o Options) assemble(ctx context.Context, sysroot, deploy string) error {
 	w := o.Work
 	cfg := filepath.Join(w, "embedded.cfg")
 	if err := os.WriteFile(cfg, []byte(embeddedGrub), 0o644); err != nil {
 		return err
 	}
-	efi := filepath.Join(w, "BOOTX64.EFI")
+	esp := filepath.Join(w, "esp.img")
 	cmds := [][]string{
-		append([]string{"grub-mkimage", "-O", "x86_64-efi", "-d", o.GrubDir, "-c", cfg, "-p", "/boot/grub", "-o", efi}, grubModules...),
-		{"mkfs.vfat", "-C", "-n", "EFI", filepath.Join(w, "esp.img"), strconv.Itoa(espMiB * 1024)},
-		{"mmd", "-i", filepath.Join(w, "esp.img"), "::/EFI", "::/EFI/BOOT"},
-		{"mcopy", "-i", filepath.Join(w, "esp.img"), efi, "::/EFI/BOOT/BOOTX64.EFI"},
+		{"mkfs.vfat", "-C", "-n", "EFI", esp, strconv.Itoa(espMiB * 1024)},
+		{"mmd", "-i", esp, "::/EFI", "::/EFI/BOOT"},
+	}
+	if chain := signedChain(deploy); chain != nil {
+		// Secure Boot: Debian's signed shim and GRUB from the tree; the
+		// signed GRUB is monolithic and reads its grub.cfg from the ESP.
+		versions, err := loaderVersions(ctx, o.Runner, deploy)
+		if err != nil {
+			return err
+		}
+		stamp := filepath.Join(w, "versions")
+		if err := os.WriteFile(stamp, []byte(versions+"\n"), 0o644); err != nil {
+			return err
+		}
+		cmds = append(cmds, []string{"mmd", "-i", esp, "::/EFI/debian"},
+			[]string{"mcopy", "-i", esp, cfg, "::/" + espGrubCfg},
+			[]string{"mcopy", "-i", esp, stamp, "::/EFI/debian/versions"})
+		for _, f := range chain {
+			cmds = append(cmds, []string{"mcopy", "-i", esp, filepath.Join(deploy, f.src), "::/" + f.dst})
+		}
+		o.Log.Info().Str("shim_grub", versions).Msg("image: Debian's signed shim and GRUB on the ESP (Secure Boot)")
+	} else {
+		o.Log.Warn().Msg("image: no signed shim and GRUB in the commit (packages shim-signed, grub-efi-amd64-signed): an unsigned GRUB boots with Secure Boot off only")
+		efi := filepath.Join(w, "BOOTX64.EFI")
+		cmds = append(cmds, append([]string{"grub-mkimage", "-O", "x86_64-efi", "-d", o.GrubDir, "-c", cfg, "-p", "/boot/grub", "-o", efi}, grubModules...),
+			[]string{"mcopy", "-i", esp, efi, "::/EFI/BOOT/BOOTX64.EFI"})
 	}
 	rootMiB := o.Config.SizeMiB() - espMiB - 3*alignMiB
 	rootImg := filepath.Join(w, "root.img")
@@ -437,7 +480,7 @@ func (o Options) assemble(ctx context.Context, sysroot string) error {
 	if _, err := o.Runner.Run(ctx, run.Cmd{Args: []string{"sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", raw}, Stdin: strings.NewReader(table), Quiet: true}); err != nil {
 		return fmt.Errorf("partitioning %s: %w", raw, err)
 	}
-	if err := copyAt(filepath.Join(w, "esp.img"), raw, int64(espStart)<<20); err != nil {
+	if err := copyAt(esp, raw, int64(espStart)<<20); err != nil {
 		return err
 	}
 	if err := copyAt(rootImg, raw, int64(rootStart)<<20); err != nil {

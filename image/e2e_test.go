@@ -2,12 +2,14 @@ package image
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -62,12 +64,20 @@ type bootTest struct {
 	work     string
 	log      *os.File
 	forwards []GuestForward
+	// disk is what boots (default: the image's qcow2); secureBoot boots
+	// Secure Boot firmware with Microsoft's keys.
+	disk       string
+	secureBoot bool
 }
 
 func (b *bootTest) boot() (*VM, *Shell, time.Duration) {
 	b.t.Helper()
 	start := time.Now()
-	vm, err := Boot(context.Background(), VMOptions{Disk: b.img.Qcow2, Work: b.work, Echo: b.log, Restrict: true, Forwards: b.forwards})
+	disk := b.disk
+	if disk == "" {
+		disk = b.img.Qcow2
+	}
+	vm, err := Boot(context.Background(), VMOptions{Disk: disk, Work: b.work, Echo: b.log, Restrict: true, Forwards: b.forwards, SecureBoot: b.secureBoot})
 	if err != nil {
 		b.t.Fatal(err)
 	}
@@ -210,7 +220,19 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 		t.Fatalf("the image holds %s, the build made %s", b.img.Commit, first)
 	}
 	t.Logf("image: %s in %s; raw %d MiB allocated, qcow2 %d MiB", b.img.Raw, b.img.Duration.Round(time.Second), b.img.RawBytes>>20, b.img.Qcow2Bytes>>20)
-	os.Remove(b.img.Raw) // the tests boot the qcow2; keep the disk space
+	// The machine boots under Secure Boot from the raw image copied into a
+	// 20 GiB sparse disk, as onto a bigger drive: the root grows at first boot.
+	b.disk, b.secureBoot = filepath.Join(dir, "grown.raw"), true
+	copySparse(t, b.img.Raw, b.disk)
+	if err := os.Truncate(b.disk, 20<<30); err != nil {
+		t.Fatal(err)
+	}
+	// A copy whose signed GRUB is replaced by an unsigned one: shim refuses it.
+	unsigned := filepath.Join(dir, "unsigned.raw")
+	copySparse(t, b.img.Raw, unsigned)
+	os.Remove(b.img.Raw) // the tests boot the copies and the qcow2; keep the disk space
+	refuseUnsigned(t, unsigned, filepath.Join(dir, "vm-unsigned"))
+	os.Remove(unsigned)
 
 	// A copy of the image as written, booted last: a second machine from the
 	// same image must make host keys of its own.
@@ -222,10 +244,16 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	// First boot: the commit we built, no failed units, sshd with host keys
 	// made at first boot, the remote and the timer in place.
 	vm, sh, took := b.boot()
-	t.Logf("first boot to a login prompt and a shell: %s (%s)", took.Round(time.Second), vm.Accel)
+	firstBoot := took
+	t.Logf("first boot to a login prompt and a shell, Secure Boot, 20 GiB disk: %s (%s)", took.Round(time.Second), vm.Accel)
 	if got := b.booted(sh); got != b.img.Commit {
 		t.Fatalf("booted %s, built %s", got, b.img.Commit)
 	}
+	if out := b.run(sh, "mokutil --sb-state"); !strings.Contains(out, "SecureBoot enabled") {
+		t.Errorf("mokutil --sb-state: %q", out)
+	}
+	grown := b.rootSize(sh)
+	t.Logf("root after the first boot: %s", grown)
 	state, _, _ := sh.Run("systemctl is-system-running --wait", 3*time.Minute)
 	if !strings.HasSuffix(strings.TrimSpace(state), "running") {
 		failed, _, _ := sh.Run("systemctl --failed --no-legend", time.Minute)
@@ -246,6 +274,10 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 		t.Errorf("the upgrade timer is not enabled and active: %q", out)
 	}
 	b.run(sh, "systemctl cat ostree-finalize-staged.service >/dev/null")
+	// The ESP's loader is the deployment's already: the update service ran and did nothing.
+	if out := b.run(sh, "systemctl show -p Result --value "+UpdateESPService+"; journalctl -b -u "+UpdateESPService+" -o cat --no-pager"); !strings.HasPrefix(out, "success") || !strings.Contains(out, "nothing to do") {
+		t.Errorf("%s on first boot:\n%s", UpdateESPService, out)
+	}
 	// The network comes up (DHCP) and reaches the forwarded port; nothing is new yet.
 	b.run(sh, "for i in $(seq 60); do curl -sfo /dev/null "+guestRepoURL+"config && break; sleep 2; done; curl -sfo /dev/null "+guestRepoURL+"config")
 	if out := b.run(sh, "ostree admin upgrade"); !strings.Contains(out, "No update available") {
@@ -283,6 +315,10 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 
 	vm, sh, took = b.boot()
 	t.Logf("second boot: %s", took.Round(time.Second))
+	// The second boot grows nothing: same partition table, same filesystem.
+	if again := b.rootSize(sh); again != grown {
+		t.Errorf("the second boot changed the root: %s, then %s", grown, again)
+	}
 	// A repository signed by another key is refused.
 	b.run(sh, `ostree --repo=/ostree/repo config set 'remote "debian".url' `+guestRepoURL+"other/")
 	out, code, _ := sh.Run("ostree admin upgrade 2>&1", 5*time.Minute)
@@ -363,9 +399,11 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	}
 	b.poweroff(vm, sh)
 
-	// A fresh copy of the same image: another machine, another host key.
-	b.img.Qcow2 = fresh
-	vm, sh, _ = b.boot()
+	// A fresh copy of the same image: another machine, another host key;
+	// booted without Secure Boot, for the boot time figure.
+	b.disk, b.secureBoot = fresh, false
+	vm, sh, took = b.boot()
+	t.Logf("first boot to a login prompt and a shell: Secure Boot, 20 GiB disk %s; no Secure Boot, 6 GiB qcow2 %s", firstBoot.Round(time.Second), took.Round(time.Second))
 	if got := b.run(sh, "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub"); got == firstKey {
 		t.Errorf("two machines from the same image share the host key %s", got)
 	} else {
@@ -425,4 +463,65 @@ func short(c string) string {
 func lastLine(s string) string {
 	l := strings.Split(strings.TrimSpace(s), "\n")
 	return l[len(l)-1]
+}
+
+var sizeLineRE = regexp.MustCompile(`^part (\d+) fs (\d+)\n`)
+
+// rootSize checks that the root partition and filesystem fill the 20 GiB
+// disk and returns them with the partition table, to compare boots.
+func (b *bootTest) rootSize(sh *Shell) string {
+	b.t.Helper()
+	out := b.run(sh, "echo part $(lsblk -bdno SIZE /dev/disk/by-label/"+RootLabel+") fs $(df -B1 --output=size /sysroot | tail -1); sfdisk -d /dev/vda; systemctl show -p Result --value systemd-repart.service systemd-growfs-root.service")
+	m := sizeLineRE.FindStringSubmatch(out + "\n")
+	if m == nil {
+		b.t.Fatalf("root size: %q", out)
+	}
+	part, _ := strconv.ParseInt(m[1], 10, 64)
+	fs, _ := strconv.ParseInt(m[2], 10, 64)
+	if part < 19<<30+512<<20 || fs < 19<<30 {
+		j, _, _ := sh.Run("journalctl -b -u systemd-repart.service -u systemd-growfs-root.service -o cat --no-pager", time.Minute)
+		b.t.Errorf("the root did not grow to the 20 GiB disk: partition %d MiB, filesystem %d MiB\n%s\n%s", part>>20, fs>>20, out, j)
+	}
+	return out
+}
+
+func copySparse(t *testing.T, src, dst string) {
+	t.Helper()
+	if out, err := exec.Command("cp", "--sparse=always", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copying %s: %v\n%s", src, err, out)
+	}
+}
+
+// refuseUnsigned puts an unsigned GRUB (grub-mkimage on the host) in place
+// of the signed one on a copy of the image and boots it under Secure Boot:
+// shim must refuse it, and no kernel starts.
+func refuseUnsigned(t *testing.T, disk, work string) {
+	t.Helper()
+	efi := filepath.Join(work, "grubx64.efi")
+	os.MkdirAll(work, 0o755)
+	if out, err := exec.Command("grub-mkimage", "-O", "x86_64-efi", "-p", "/EFI/debian", "-o", efi, "normal", "configfile", "part_gpt", "fat").CombinedOutput(); err != nil {
+		t.Fatalf("grub-mkimage: %v\n%s", err, out)
+	}
+	// mtools reaches the ESP inside the disk file at its offset.
+	if out, err := exec.Command("mcopy", "-o", "-i", disk+fmt.Sprintf("@@%dM", alignMiB), efi, "::/EFI/BOOT/grubx64.efi").CombinedOutput(); err != nil {
+		t.Fatalf("replacing GRUB: %v\n%s", err, out)
+	}
+	log := consoleLog(t, "minimal-unsigned-grub")
+	start := time.Now()
+	vm, err := Boot(context.Background(), VMOptions{Disk: disk, Work: work, Echo: log, Restrict: true, SecureBoot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Kill()
+	refusal := regexp.MustCompile(`(?i)security violation|access denied|verification failed`)
+	got, err := vm.Expect(refusal, 5*time.Minute)
+	if err != nil {
+		t.Fatalf("no refusal of the unsigned GRUB under Secure Boot: %v (console in %s)", err, log.Name())
+	}
+	// Give a GRUB that was wrongly let through time to print its menu or start Linux.
+	time.Sleep(20 * time.Second)
+	if out := vm.Output(); strings.Contains(out, "Linux version") || strings.Contains(out, "GNU GRUB") {
+		t.Fatalf("the unsigned GRUB ran under Secure Boot (console in %s)", log.Name())
+	}
+	t.Logf("unsigned GRUB under Secure Boot: refused after %s: %q", time.Since(start).Round(time.Second), lastLine(got))
 }
