@@ -98,6 +98,8 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 		f.mu.Unlock()
 	case "chroot":
 		return nil, fakeInChroot(args[1], args[2:])
+	case "strace":
+		return nil, fakeStrace(args)
 	case "apt-get":
 		if f.hostApt {
 			return nil, nil
@@ -188,13 +190,18 @@ func fakeInChroot(root string, args []string) error {
 		}
 		return nil
 	case args[0] == "dracut":
-		return os.WriteFile(filepath.Join(root, args[len(args)-1]), []byte("initramfs"), 0o644)
+		// What dracut's plymouth module does: include it when the tree has it.
+		body := "initramfs"
+		if exists(filepath.Join(root, "usr/bin/plymouth")) {
+			body += " with plymouth"
+		}
+		return os.WriteFile(filepath.Join(root, args[len(args)-1]), []byte(body), 0o644)
 	}
 	return fmt.Errorf("fake chroot: unexpected %v", args)
 }
 
 // universe is what the fake archive has, at one version each.
-var universe = []string{"hello", "zsh", "tree", "linux-image-amd64", "ostree-boot", "dracut", "fills-disk", "openssh-server", "ssl-cert", "leaky-key"}
+var universe = []string{"hello", "zsh", "tree", "linux-image-amd64", "ostree-boot", "dracut", "fills-disk", "openssh-server", "ssl-cert", "leaky-key", "plymouth"}
 
 // fakePackageFiles plays what some packages leave in a tree: openssh-server's
 // postinst makes host keys, ssl-cert's a snakeoil pair, and leaky-key ships a
@@ -212,6 +219,8 @@ func fakePackageFiles(root, pkg string) error {
 		files["usr/sbin/make-ssl-cert"] = "#!/bin/sh\n"
 		files["etc/ssl/private/ssl-cert-snakeoil.key"] = testPEMKey
 		files["etc/ssl/certs/ssl-cert-snakeoil.pem"] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	case "plymouth":
+		files["usr/bin/plymouth"] = "#!/bin/sh\n"
 	case "leaky-key":
 		files["usr/share/leaky-key/server.key"] = testPEMKey
 		files["var/lib/dpkg/info/leaky-key.list"] = "/.\n/usr\n/usr/share/leaky-key\n/usr/share/leaky-key/server.key\n"
@@ -375,4 +384,29 @@ func ranNames(r Report) []string {
 		}
 	}
 	return out
+}
+
+// fakeStrace plays strace -o FILE chroot ROOT dracut ...: it runs the fake
+// dracut and writes the lookups a dracut would make, in strace -y's format:
+// the chroot command's own host libraries first, then absolute lookups, a
+// relative one under a directory fd, and a folder listing.
+func fakeStrace(args []string) error {
+	out := args[slices.Index(args, "-o")+1]
+	i := slices.Index(args, "chroot")
+	root := args[i+1]
+	if err := fakeInChroot(root, args[i+2:]); err != nil {
+		return err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "7 execve(\"/usr/sbin/chroot\", [\"chroot\", %q], 0x7ffd /* 4 vars */) = 0\n", root)
+	b.WriteString("7 openat(AT_FDCWD</tmp>, \"/etc/ld.so.cache\", O_RDONLY|O_CLOEXEC) = 3</etc/ld.so.cache>\n")
+	fmt.Fprintf(&b, "7 chroot(%q) = 0\n", root)
+	for _, p := range []string{"/usr/bin/plymouth", "/etc/passwd", "/bin/true", "/usr/lib/dracut/modules.d/98ostree"} {
+		fmt.Fprintf(&b, "8 newfstatat(AT_FDCWD<%s>, %q, 0x7ffd, 0) = 0\n", root, p)
+	}
+	fmt.Fprintf(&b, "9 openat(AT_FDCWD<%s/usr/lib/modules>, %q, O_RDONLY|O_DIRECTORY) = 3<%s/usr/lib/modules/%s>\n", root, kver, root, kver)
+	fmt.Fprintf(&b, "9 getdents64(3<%s/usr/lib/modules/%s>, 0x55 /* 3 entries */, 32768) = 80\n", root, kver)
+	fmt.Fprintf(&b, "9 openat(AT_FDCWD<%s/var/tmp/dracut.x>, \"initramfs/usr\", O_RDONLY) = 4\n", root)
+	b.WriteString("9 +++ exited with 0 +++\n")
+	return os.WriteFile(out, []byte(b.String()), 0o644)
 }

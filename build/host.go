@@ -26,6 +26,7 @@ func requirements(v *variants.Variant) []Requirement {
 		{"ostree", "ostree"},
 		{"apt-get", "apt"},
 		{"chroot", "coreutils"},
+		{"strace", "strace"}, // traces dracut: the initramfs manifest
 		{"mount", "mount"},
 		{"umount", "mount"},
 		{"/usr/share/keyrings/debian-archive-keyring.gpg", "debian-archive-keyring"},

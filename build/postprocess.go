@@ -16,7 +16,7 @@ import (
 // Postprocess makes an installed tree deployable and bootable by OSTree; see
 // ../shared/notes/ostree-layout.md. Bump postprocessSchema whenever what it
 // does changes, so cached results are not reused.
-const postprocessSchema = 3 // 3: machine secrets stripped, the guard, SOURCE_DATE_EPOCH
+const postprocessSchema = 4 // 3: machine secrets stripped, the guard, SOURCE_DATE_EPOCH; 4: initramfs reused by manifest, folder moves as renames
 
 const tmpfilesConf = "usr/lib/tmpfiles.d/debian-atomic.conf"
 
@@ -94,21 +94,6 @@ func singleKernel(root string) (string, error) {
 		return kvers[0], nil
 	}
 	return "", fmt.Errorf("postprocess: the tree has %d kernels (%s); an OSTree commit takes exactly one: list one kernel package", len(kvers), strings.Join(kvers, ", "))
-}
-
-// initramfs builds a generic dracut initramfs with the ostree module.
-func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
-	if !exists(filepath.Join(root, "usr/lib/dracut/modules.d/98ostree")) {
-		return fmt.Errorf("postprocess: the tree has a kernel but no dracut ostree module: add the packages dracut and ostree-boot to %s", b.v.File)
-	}
-	return inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
-		_, err := c.run(ctx, b.epochEnv(), "dracut", "--force", "--no-hostonly", "--reproducible",
-			"--add", "ostree", "--kver", kver, "/usr/lib/modules/"+kver+"/initramfs.img")
-		if err != nil {
-			return fmt.Errorf("postprocess: dracut for kernel %s failed: %w", kver, err)
-		}
-		return nil
-	})
 }
 
 // moveKernel puts the kernel where ostree looks and empties /boot.

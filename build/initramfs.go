@@ -1,0 +1,459 @@
+package build
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/cache"
+	"github.com/debian-atomic/builder/ostreeops"
+)
+
+// The initramfs is its own cached piece of work. dracut's output depends on
+// more than its arguments: on which binaries, libraries, modules, udev rules
+// and configuration files the tree has, and on which it lacks (a module's
+// check() that finds no plymouth leaves plymouth out). So dracut runs under
+// strace, and every path any of its processes looked up, opened, executed or
+// listed becomes the manifest: the state each had (absent, a file's bytes and
+// mode, a link's target, a folder's names), taken from the tree right after
+// dracut. That covers the kernel modules it read, dracut's own modules and
+// configuration, every file it copied and every file it looked for and did
+// not find. A later tree reuses the image only when every path of the
+// manifest has the same state in it; anything else runs dracut again. A
+// trace is sound where a listing of the image (lsinitrd) is not: the image
+// does not show what was missing.
+//
+// The slot an initramfs is filed under is its kernel, dracut's arguments and
+// the epoch, per layer: a child (gnome) checks its own slot, then its
+// parents' (minimal), so siblings do not evict each other's image.
+
+// initramfsSchema: bump when what is traced or how states are taken changes.
+const initramfsSchema = 1
+
+// StepInitramfs is the index kind of stored initramfs images.
+const StepInitramfs = "initramfs"
+
+// Paths dracut uses as scratch or that are not the tree's content.
+var untracedPrefixes = []string{"/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/var/log"}
+
+func dracutArgs(kver string) []string {
+	return []string{"dracut", "--force", "--no-hostonly", "--reproducible",
+		"--add", "ostree", "--kver", kver, initramfsPath(kver)}
+}
+
+func initramfsPath(kver string) string { return "/usr/lib/modules/" + kver + "/initramfs.img" }
+
+// initramfsManifest is what an image was made from.
+type initramfsManifest struct {
+	Kernel string            `json:"kernel"`
+	Mode   os.FileMode       `json:"mode"`  // the image file's permissions
+	Paths  map[string]string `json:"paths"` // tree path (ls: prefix for a listing) -> state
+}
+
+// initramfs makes /usr/lib/modules/KVER/initramfs.img in root: the stored
+// image when its manifest matches the tree, else dracut's, then stored.
+func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
+	if !exists(filepath.Join(root, "usr/lib/dracut/modules.d/98ostree")) {
+		return fmt.Errorf("postprocess: the tree has a kernel but no dracut ostree module: add the packages dracut and ostree-boot to %s", b.v.File)
+	}
+	log := b.cfg.Log.With().Str("variant", b.v.Name).Str("step", StepPostprocess).Logger()
+	if ok, err := b.reuseInitramfs(ctx, root, kver, log); err != nil || ok {
+		return err
+	}
+	start := time.Now()
+	if err := os.MkdirAll(b.work, 0o755); err != nil {
+		return err
+	}
+	trace := filepath.Join(b.work, "dracut.trace")
+	defer os.Remove(trace)
+	err := inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
+		args := append([]string{"strace", "-f", "-y", "-qq", "-s", "4096", "-e", "trace=%file,getdents64", "-o", trace,
+			"chroot", root}, dracutArgs(kver)...)
+		// The environment chroot.run gives every command in the tree.
+		env := append([]string{"LC_ALL=C.UTF-8", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}, b.epochEnv()...)
+		_, err := c.runner.Run(ctx, run.Cmd{Args: args, Env: env, OnlyEnv: true})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postprocess: dracut for kernel %s failed: %w", kver, err)
+	}
+	built := time.Since(start)
+	m, err := manifestFromTrace(trace, root, kver)
+	if err != nil {
+		return fmt.Errorf("postprocess: reading dracut's trace: %w", err)
+	}
+	if err := b.storeInitramfs(ctx, root, kver, m, built); err != nil {
+		return err
+	}
+	log.Info().Dur("duration", built).Int("paths", len(m.Paths)).Dur("manifest", time.Since(start)-built).
+		Msg("postprocess: initramfs built and stored")
+	return nil
+}
+
+// initramfsSlot is where the image for kver made in layer's postprocess is filed.
+func (b *variantBuild) initramfsSlot(kver, layer string) *cache.Preimage {
+	return cache.NewPreimage(StepInitramfs, initramfsSchema).
+		Add("kernel", kver).
+		AddList("dracut", dracutArgs(kver)).
+		Add("source-date-epoch", epoch(b.lock)).
+		Add("layer", layer)
+}
+
+// reuseInitramfs writes a stored image whose manifest matches root.
+func (b *variantBuild) reuseInitramfs(ctx context.Context, root, kver string, log logger) (bool, error) {
+	layers := b.v.Layers()
+	for i := len(layers) - 1; i >= 0; i-- {
+		key := b.initramfsSlot(kver, layers[i].Name).Sum()
+		e, ok, _ := b.idx.Lookup(key, b.validStored)
+		if !ok {
+			continue
+		}
+		data, err := b.store.Cat(ctx, e.Result, "/manifest.json")
+		if err != nil {
+			continue
+		}
+		var m initramfsManifest
+		if err := json.Unmarshal(data, &m); err != nil || m.Kernel != kver {
+			continue
+		}
+		if why := m.differs(root); why != "" {
+			log.Info().Str("from", layers[i].Name).Str("reason", why).Msg("postprocess: the stored initramfs does not fit this tree; running dracut")
+			continue
+		}
+		img, err := b.store.Cat(ctx, e.Result, "/initramfs.img")
+		if err != nil {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(root, initramfsPath(kver)), img, m.Mode.Perm()); err != nil {
+			return false, err
+		}
+		log.Info().Str("from", layers[i].Name).Str("commit", short(e.Result)).Int("paths", len(m.Paths)).
+			Msg("postprocess: initramfs reused, its manifest matches the tree")
+		return true, nil
+	}
+	return false, nil
+}
+
+// storeInitramfs commits the image and its manifest and files them under
+// this layer's slot.
+func (b *variantBuild) storeInitramfs(ctx context.Context, root, kver string, m *initramfsManifest, d time.Duration) error {
+	dir, err := os.MkdirTemp(b.work, "initramfs-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	img := filepath.Join(root, initramfsPath(kver))
+	fi, err := os.Stat(img)
+	if err != nil {
+		return fmt.Errorf("postprocess: dracut made no image: %w", err)
+	}
+	m.Mode = fi.Mode().Perm()
+	if err := copyFile(img, filepath.Join(dir, "initramfs.img")); err != nil {
+		return err
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), data, 0o644); err != nil {
+		return err
+	}
+	pre := b.initramfsSlot(kver, b.v.Name)
+	key := pre.Sum()
+	commit, err := b.store.Commit(ctx, ostreeops.CommitOptions{
+		Branch: "cache/" + StepInitramfs + "/" + string(key), Tree: dir, Parent: "none",
+		Timestamp: "1970-01-01T00:00:00Z", NoBindings: true, NoFsync: true,
+	})
+	if err != nil {
+		return fmt.Errorf("postprocess: storing the initramfs: %w", err)
+	}
+	return b.idx.Put(key, cache.Entry{Kind: StepInitramfs, Variant: b.v.Name, Result: commit,
+		Size: b.store.CommitSize(commit), TreeSize: fi.Size(), Created: time.Now(), Duration: d},
+		b.v.Name, StepInitramfs, pre.Fields())
+}
+
+// manifestFromTrace reads strace's output: every path looked up after the
+// chroot, made a tree path, with its state in root now.
+func manifestFromTrace(trace, root, kver string) (*initramfsManifest, error) {
+	f, err := os.Open(trace)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	hostRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, err
+	}
+	paths, listed := map[string]bool{}, map[string]bool{}
+	inChroot := false
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		line := sc.Text()
+		name, args, ok := traceCall(line)
+		if !ok {
+			continue
+		}
+		if !inChroot {
+			// Before chroot(2) the chroot command loads its own host libraries.
+			inChroot = name == "chroot" && strings.Contains(line, ") = 0")
+			continue
+		}
+		if name == "getdents64" {
+			if p, ok := treePath(fdPath(args), hostRoot); ok {
+				listed[p] = true
+			}
+			continue
+		}
+		p, ok := lookedUp(args, hostRoot)
+		if ok {
+			paths[p] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if !inChroot {
+		return nil, errors.New("the trace shows no chroot: dracut did not run under strace")
+	}
+	out := initramfsPath(kver)
+	m := &initramfsManifest{Kernel: kver, Paths: map[string]string{}}
+	st := newStater(root, kver)
+	for p := range paths {
+		if p == out || !traced(p) {
+			continue
+		}
+		m.Paths[p] = st.state(p)
+	}
+	for p := range listed {
+		if traced(p) {
+			m.Paths["ls:"+p] = st.listing(p)
+		}
+	}
+	return m, nil
+}
+
+// traced: paths outside scratch folders are the tree's content.
+func traced(p string) bool {
+	for _, pre := range untracedPrefixes {
+		if p == pre || strings.HasPrefix(p, pre+"/") {
+			return false
+		}
+	}
+	return true
+}
+
+// traceCall splits "PID name(args" from a strace line.
+func traceCall(line string) (string, string, bool) {
+	sp := strings.IndexByte(line, ' ')
+	if sp < 0 {
+		return "", "", false
+	}
+	rest := line[sp+1:]
+	open := strings.IndexByte(rest, '(')
+	if open <= 0 || strings.HasPrefix(rest, "<...") || strings.HasPrefix(rest, "+++") || strings.HasPrefix(rest, "---") {
+		return "", "", false
+	}
+	return rest[:open], rest[open+1:], true
+}
+
+// fdPath is the path strace -y prints for a call's first argument: 3</a/b>.
+func fdPath(args string) string {
+	i := strings.IndexByte(args, '<')
+	if i < 0 || i > 16 {
+		return ""
+	}
+	j := strings.Index(args[i:], ">")
+	if j < 0 {
+		return ""
+	}
+	return args[i+1 : i+j]
+}
+
+// lookedUp resolves a call's path argument: an absolute one is already a
+// tree path (after chroot); a relative one is joined to its directory fd or
+// working folder, which strace -y prints as a host path.
+func lookedUp(args, hostRoot string) (string, bool) {
+	q := strings.IndexByte(args, '"')
+	if q < 0 {
+		return "", false
+	}
+	end := q + 1
+	for end < len(args) && args[end] != '"' {
+		if args[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	if end >= len(args) {
+		return "", false
+	}
+	p, err := strconv.Unquote(args[q : end+1])
+	if err != nil {
+		p = args[q+1 : end]
+	}
+	if strings.HasPrefix(p, "/") {
+		return filepath.Clean(p), true
+	}
+	base, ok := treePath(fdPath(args[:q]), hostRoot)
+	if !ok {
+		return "", false
+	}
+	return filepath.Join(base, p), true
+}
+
+// treePath turns a host path under the tree into a tree path.
+func treePath(host, hostRoot string) (string, bool) {
+	if host == hostRoot {
+		return "/", true
+	}
+	if rest, ok := strings.CutPrefix(host, hostRoot+"/"); ok {
+		return "/" + rest, true
+	}
+	return "", false
+}
+
+// stater takes paths' states in a tree, resolving links inside it.
+type stater struct {
+	root   string
+	hashes map[string]string
+	skip   string // the image dracut writes: not an input, absent before it runs
+}
+
+func newStater(root, kver string) *stater {
+	return &stater{root: root, hashes: map[string]string{}, skip: initramfsPath(kver)}
+}
+
+// state is a path's state: the links met on the way (within the tree, as
+// the chroot saw them) and what the path finally is.
+func (s *stater) state(p string) string {
+	var hops []string
+	cur := "/"
+	rest := strings.Split(strings.Trim(p, "/"), "/")
+	for n := 0; len(rest) > 0; {
+		c := rest[0]
+		rest = rest[1:]
+		if c == "" || c == "." {
+			continue
+		}
+		if c == ".." {
+			cur = filepath.Dir(cur)
+			continue
+		}
+		next := filepath.Join(cur, c)
+		fi, err := os.Lstat(filepath.Join(s.root, next))
+		if err != nil {
+			return strings.Join(append(hops, "absent:"+next), " ")
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			cur = next
+			if len(rest) > 0 && !fi.IsDir() {
+				return strings.Join(append(hops, "notdir:"+next), " ")
+			}
+			continue
+		}
+		if n++; n > 40 {
+			return strings.Join(append(hops, "loop"), " ")
+		}
+		target, err := os.Readlink(filepath.Join(s.root, next))
+		if err != nil {
+			return strings.Join(append(hops, "unreadable:"+next), " ")
+		}
+		hops = append(hops, "link:"+next+"->"+target)
+		if strings.HasPrefix(target, "/") {
+			cur = "/"
+		}
+		rest = append(strings.Split(strings.Trim(target, "/"), "/"), rest...)
+	}
+	return strings.Join(append(hops, s.final(cur)), " ")
+}
+
+func (s *stater) final(p string) string {
+	full := filepath.Join(s.root, p)
+	fi, err := os.Lstat(full)
+	switch {
+	case err != nil:
+		return "absent:" + p
+	case fi.IsDir():
+		return "dir"
+	case fi.Mode().IsRegular():
+		if h, ok := s.hashes[p]; ok {
+			return h
+		}
+		h := "file:" + fmt.Sprintf("%o:", fi.Mode().Perm()) + hashFile(full)
+		s.hashes[p] = h
+		return h
+	}
+	return "other:" + fi.Mode().String()
+}
+
+// listing is a folder's names, after resolving links to it.
+func (s *stater) listing(p string) string {
+	entries, err := os.ReadDir(filepath.Join(s.root, p))
+	if err != nil {
+		return "unlisted"
+	}
+	var names []string
+	for _, e := range entries {
+		if filepath.Join(p, e.Name()) != s.skip {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return strings.Join(names, "/")
+}
+
+func hashFile(p string) string {
+	f, err := os.Open(p)
+	if err != nil {
+		return "unreadable"
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "unreadable"
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// differs names the first path whose state in root is not the manifest's,
+// or "" when the tree matches it everywhere.
+func (m *initramfsManifest) differs(root string) string {
+	st := newStater(root, m.Kernel)
+	keys := make([]string, 0, len(m.Paths))
+	for k := range m.Paths {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		var now string
+		if p, ok := strings.CutPrefix(k, "ls:"); ok {
+			now = st.listing(p)
+		} else {
+			now = st.state(k)
+		}
+		if now != m.Paths[k] {
+			return fmt.Sprintf("%s was %q, is %q", k, clip(m.Paths[k]), clip(now))
+		}
+	}
+	return ""
+}
+
+func clip(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "..."
+	}
+	return s
+}

@@ -1,0 +1,91 @@
+package build
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+var bootable = []string{"linux-image-amd64", "dracut", "ostree-boot"}
+
+func initramfsOf(t *testing.T, e *testEnv, commit string) string {
+	t.Helper()
+	img, err := e.cfg.outRepo().Cat(context.Background(), commit, initramfsPath(kver))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(img)
+}
+
+// A tree that gains an unrelated package reuses the stored initramfs; one
+// that gains what dracut looked for and did not find (plymouth) runs dracut.
+func TestInitramfsReusedOnlyWhenItsInputsAreUnchanged(t *testing.T) {
+	e := newTestEnv(t, bootable...)
+	first := e.mustBuild()
+	if n := e.runner.count("strace"); n != 1 {
+		t.Fatalf("dracut ran %d times in the first build", n)
+	}
+	e.setPackages(append(bootable, "hello")...)
+	second := e.mustBuild()
+	if got := ranSteps(second); len(got) < 2 || got[len(got)-2] != StepPostprocess {
+		t.Fatalf("adding hello ran %v: postprocess should run", got)
+	}
+	if n := e.runner.count("strace"); n != 1 {
+		t.Errorf("adding an unrelated package ran dracut again (%d runs)", n)
+	}
+	if a, b := initramfsOf(t, e, first.Commit), initramfsOf(t, e, second.Commit); a != b {
+		t.Errorf("reused initramfs %q differs from the first %q", b, a)
+	}
+	e.setPackages(append(bootable, "hello", "plymouth")...)
+	third := e.mustBuild()
+	if n := e.runner.count("strace"); n != 2 {
+		t.Errorf("a tree that gained plymouth, which dracut looked for, did not run dracut (%d runs)", n)
+	}
+	if img := initramfsOf(t, e, third.Commit); !strings.Contains(img, "plymouth") {
+		t.Errorf("the initramfs after adding plymouth is %q", img)
+	}
+	// Back to hello alone: the tree is the second's again, and so is the image.
+	e.setPackages(append(bootable, "hello")...)
+	fourth := e.mustBuild()
+	if img := initramfsOf(t, e, fourth.Commit); strings.Contains(img, "plymouth") {
+		t.Errorf("plymouth's image was reused for a tree without plymouth: %q", img)
+	}
+}
+
+// The manifest's states: absent paths, files by bytes and mode, links
+// resolved inside the tree, relative lookups under a directory fd, and no
+// host paths from before the chroot or scratch folders.
+func TestManifestFromTrace(t *testing.T) {
+	root := t.TempDir()
+	if err := fakeBootstrap(root); err != nil {
+		t.Fatal(err)
+	}
+	fakeInChroot(root, []string{"apt-get", "install", "--", "linux-image-amd64", "ostree-boot"})
+	trace := t.TempDir() + "/trace"
+	if err := fakeStrace([]string{"strace", "-o", trace, "chroot", root, "dracut", initramfsPath(kver)}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := manifestFromTrace(trace, root, kver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"/usr/bin/plymouth":           "absent:/usr/bin/plymouth",
+		"/bin/true":                   "link:/bin->usr/bin file:644:",
+		"/usr/lib/modules/" + kver:    "dir",
+		"ls:/usr/lib/modules/" + kver: "kernel",
+	}
+	for p, w := range want {
+		if got := m.Paths[p]; !strings.HasPrefix(got, w) {
+			t.Errorf("%s: %q, want %q...", p, got, w)
+		}
+	}
+	for p := range m.Paths {
+		if strings.Contains(p, "ld.so.cache") || strings.HasPrefix(p, "/var/tmp") || p == initramfsPath(kver) {
+			t.Errorf("%s should not be in the manifest", p)
+		}
+	}
+	if why := m.differs(root); why != "" {
+		t.Errorf("the tree differs from its own manifest: %s", why)
+	}
+}
