@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/debian-atomic/builder/internal/e2etest"
 	"github.com/debian-atomic/builder/ostreeops"
 )
 
@@ -25,12 +26,7 @@ import (
 // -short skips them.
 func e2e(t *testing.T) {
 	t.Helper()
-	if testing.Short() || os.Getenv("DEBIAN_ATOMIC_E2E") == "0" {
-		t.Skip("end-to-end tests skipped (-short or DEBIAN_ATOMIC_E2E=0)")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("end-to-end tests need root")
-	}
+	e2etest.Gate(t)
 }
 
 // e2eConfig is a fresh cache and repository; packages are shared by every

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/internal/e2etest"
+	"github.com/debian-atomic/builder/internal/e2etest/e2ebuild"
 	"github.com/debian-atomic/builder/ostreeops"
 )
 
@@ -22,17 +22,7 @@ import (
 // archive. Root; DEBIAN_ATOMIC_E2E=0 or -short skips them.
 func e2e(t *testing.T) {
 	t.Helper()
-	if testing.Short() || os.Getenv("DEBIAN_ATOMIC_E2E") == "0" {
-		t.Skip("end-to-end tests skipped (-short or DEBIAN_ATOMIC_E2E=0)")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("end-to-end tests need root")
-	}
-	for _, tool := range []string{"ostree", "gpg"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing (.ci/run installs it)", tool)
-		}
-	}
+	e2etest.Gate(t, "ostree", "gpg")
 	t.Setenv(Env, "")
 }
 
@@ -40,12 +30,7 @@ func e2e(t *testing.T) {
 var e2eDebs = filepath.Join("/tmp", "debian-atomic-e2e-debs")
 
 func testConfig(t *testing.T, dir string) build.Config {
-	cfg := build.DefaultConfig(dir, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
-	cfg.VariantsDir = filepath.Join(dir, "variants")
-	cfg.CacheDir = filepath.Join(dir, "cache")
-	cfg.RepoDir = filepath.Join(dir, "repo")
-	cfg.DebsDir = e2eDebs
-	return cfg
+	return e2ebuild.Config(t, dir, filepath.Join(dir, "variants"), e2eDebs)
 }
 
 // testKey makes a throwaway signing key with Keygen in a temporary GnuPG
