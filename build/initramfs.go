@@ -230,17 +230,19 @@ func manifestFromTrace(trace, root, kver string) (*initramfsManifest, error) {
 	}
 	out := initramfsPath(kver)
 	m := &initramfsManifest{Kernel: kver, Paths: map[string]string{}}
-	st := newStater(root, kver)
 	for p := range paths {
-		if p == out || !traced(p) {
-			continue
+		if p != out && traced(p) {
+			m.Paths[p] = ""
 		}
-		m.Paths[p] = st.state(p)
 	}
 	for p := range listed {
 		if traced(p) {
-			m.Paths["ls:"+p] = st.listing(p)
+			m.Paths["ls:"+p] = ""
 		}
+	}
+	st := newStater(root, kver, m.Paths)
+	for k := range m.Paths {
+		m.Paths[k] = st.stateOf(k)
 	}
 	return m, nil
 }
@@ -329,11 +331,24 @@ func treePath(host, hostRoot string) (string, bool) {
 type stater struct {
 	root   string
 	hashes map[string]string
-	skip   string // the image dracut writes: not an input, absent before it runs
+	skip   string          // the image dracut writes: not an input, absent before it runs
+	names  map[string]bool // basenames of the manifest's paths: the library names for ld.so.cache
 }
 
-func newStater(root, kver string) *stater {
-	return &stater{root: root, hashes: map[string]string{}, skip: initramfsPath(kver)}
+func newStater(root, kver string, keys map[string]string) *stater {
+	s := &stater{root: root, hashes: map[string]string{}, skip: initramfsPath(kver), names: map[string]bool{}}
+	for k := range keys {
+		s.names[filepath.Base(strings.TrimPrefix(k, "ls:"))] = true
+	}
+	return s
+}
+
+// stateOf is a manifest key's state: a listing (ls:) or a path's state.
+func (s *stater) stateOf(key string) string {
+	if p, ok := strings.CutPrefix(key, "ls:"); ok {
+		return s.listing(p)
+	}
+	return s.state(key)
 }
 
 // state is a path's state: the links met on the way (within the tree, as
@@ -392,6 +407,14 @@ func (s *stater) final(p string) string {
 		if h, ok := s.hashes[p]; ok {
 			return h
 		}
+		if p == "/etc/ld.so.cache" {
+			if data, err := os.ReadFile(full); err == nil {
+				if st, ok := ldCacheState(data, s.names); ok {
+					s.hashes[p] = st
+					return st
+				}
+			}
+		}
 		h := "file:" + fmt.Sprintf("%o:", fi.Mode().Perm()) + hashFile(full)
 		s.hashes[p] = h
 		return h
@@ -431,21 +454,15 @@ func hashFile(p string) string {
 // differs names the first path whose state in root is not the manifest's,
 // or "" when the tree matches it everywhere.
 func (m *initramfsManifest) differs(root string) string {
-	st := newStater(root, m.Kernel)
+	st := newStater(root, m.Kernel, m.Paths)
 	keys := make([]string, 0, len(m.Paths))
 	for k := range m.Paths {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		var now string
-		if p, ok := strings.CutPrefix(k, "ls:"); ok {
-			now = st.listing(p)
-		} else {
-			now = st.state(k)
-		}
-		if now != m.Paths[k] {
-			return fmt.Sprintf("%s was %q, is %q", k, clip(m.Paths[k]), clip(now))
+		if now := st.stateOf(k); now != m.Paths[k] {
+			return fmt.Sprintf("%s was %q, is %q", k, clip(m.Paths[k]), clip(st.stateOf(k)))
 		}
 	}
 	return ""
