@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -63,20 +64,20 @@ type Session struct {
 	out   ostreeops.Repo
 	lock  *variants.Lock // variants.lock: the package versions builds use
 	// overlays is whether steps can run on overlays over linked trees;
-	// probed once, on first need.
-	overlays *bool
+	// probed once, on first need (by whichever variant build asks first).
+	overlays     bool
+	overlaysOnce sync.Once
 }
 
 // useOverlays probes once whether this cache's filesystem takes overlays.
 func (s *Session) useOverlays(ctx context.Context) bool {
-	if s.overlays == nil {
-		ok := !s.cfg.NoOverlay && overlayWorks(ctx, s.cfg.Runner, filepath.Join(s.cfg.workDir(), "overlay-probe"))
-		if !ok {
+	s.overlaysOnce.Do(func() {
+		s.overlays = !s.cfg.NoOverlay && overlayWorks(ctx, s.cfg.Runner, filepath.Join(s.cfg.workDir(), "overlay-probe"))
+		if !s.overlays {
 			s.cfg.Log.Debug().Msg("overlayfs is not usable here: cached trees are restored by copying")
 		}
-		s.overlays = &ok
-	}
-	return *s.overlays
+	})
+	return s.overlays
 }
 
 type logger = zerolog.Logger

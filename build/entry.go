@@ -14,9 +14,9 @@ import (
 	"github.com/debian-atomic/builder/variants"
 )
 
-// Variants builds the named variants, parents before children, and ends with
-// a summary. A failed variant does not stop the others; every error is
-// returned at the end.
+// Variants builds the named variants, each after its parent, siblings side
+// by side (up to Jobs at once), and ends with a summary. A failed variant
+// does not stop the others; every error is returned at the end.
 func Variants(ctx context.Context, cfg Config, names []string) ([]Report, error) {
 	s, vs, err := Open(ctx, cfg, names)
 	if err != nil {
@@ -26,20 +26,9 @@ func Variants(ctx context.Context, cfg Config, names []string) ([]Report, error)
 	if _, err := s.ensureLocked(ctx, vs, false); err != nil {
 		return nil, err
 	}
-	var reports []Report
-	var errs []error
-	for _, v := range vs {
-		rep, err := s.Build(ctx, v)
-		reports = append(reports, rep)
-		if err != nil {
-			errs = append(errs, err)
-			if ctx.Err() != nil {
-				break
-			}
-		}
-	}
+	reports, err := s.buildParallel(ctx, vs)
 	Summarize(os.Stderr, cfg.Log, reports)
-	return reports, errors.Join(errs...)
+	return reports, err
 }
 
 // All builds every variant in the variants folder.

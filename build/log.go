@@ -28,7 +28,7 @@ func NewLogger(f *os.File) zerolog.Logger {
 	}
 	var w io.Writer = f
 	if HumanOutput(f) {
-		w = zerolog.ConsoleWriter{Out: f, TimeFormat: "15:04:05"}
+		w = consoleWriter(f)
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
