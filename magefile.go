@@ -18,6 +18,7 @@ import (
 
 	"github.com/magefile/mage/mg"
 
+	"github.com/debian-atomic/builder/bench"
 	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/desktopcheck"
 	"github.com/debian-atomic/builder/image"
@@ -243,11 +244,11 @@ func BenchLayer(ctx context.Context, name, extra string) error {
 	ctx, stop := signals(ctx)
 	defer stop()
 	cfg := config()
-	res, err := build.BenchLayer(ctx, cfg, name, extra, cfg.CacheDir+"/bench-layer")
+	res, err := bench.BenchLayer(ctx, cfg, name, extra, cfg.CacheDir+"/bench-layer")
 	if err != nil {
 		return err
 	}
-	fmt.Print(build.LayerBenchTable(res))
+	fmt.Print(bench.LayerBenchTable(res))
 	return nil
 }
 
@@ -256,11 +257,11 @@ func Bench(ctx context.Context) error {
 	ctx, stop := signals(ctx)
 	defer stop()
 	cfg := config()
-	res, err := build.Bench(ctx, cfg, "minimal", "tmux", cfg.CacheDir+"/bench")
+	res, err := bench.Bench(ctx, cfg, "minimal", "tmux", cfg.CacheDir+"/bench")
 	if err != nil {
 		return err
 	}
-	fmt.Print(build.BenchTable(res))
+	fmt.Print(bench.BenchTable(res))
 	return nil
 }
 

@@ -1,4 +1,6 @@
-package build
+// Package bench measures the builder: the figures of `mage bench` and
+// `mage benchLayer`, as ratios within one run on a shared, noisy machine.
+package bench
 
 import (
 	"context"
@@ -11,8 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/build/run"
-	"github.com/debian-atomic/builder/ostreeops"
 	"github.com/debian-atomic/builder/variants"
 )
 
@@ -50,7 +52,7 @@ func (r *recorder) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 // no network at all); a rebuild after adding one package; and restoring the
 // cached bootstrap against producing it. It works under dir and leaves the
 // user's cache alone, apart from sharing its downloaded packages.
-func Bench(ctx context.Context, cfg Config, name, extra string, dir string) (BenchResult, error) {
+func Bench(ctx context.Context, cfg build.Config, name, extra string, dir string) (BenchResult, error) {
 	res := BenchResult{Variant: name, AddedPackage: extra}
 	v, err := variants.Load(cfg.VariantsDir, name)
 	if err != nil {
@@ -59,7 +61,7 @@ func Bench(ctx context.Context, cfg Config, name, extra string, dir string) (Ben
 	if err := os.RemoveAll(dir); err != nil {
 		return res, err
 	}
-	fresh := func(tag string) Config {
+	fresh := func(tag string) build.Config {
 		c := cfg
 		c.CacheDir = filepath.Join(dir, tag, "cache")
 		c.RepoDir = filepath.Join(dir, tag, "repo")
@@ -67,19 +69,19 @@ func Bench(ctx context.Context, cfg Config, name, extra string, dir string) (Ben
 	}
 	// Warm the shared package cache first, so neither contender downloads.
 	cfg.Log.Info().Msg("bench: warming the package cache")
-	if _, err := Variants(ctx, fresh("warmup"), []string{name}); err != nil {
+	if _, err := build.Variants(ctx, fresh("warmup"), []string{name}); err != nil {
 		return res, err
 	}
 	os.RemoveAll(filepath.Join(dir, "warmup"))
 
 	// Two rounds, alternating, keeping the faster of each: the machine is
 	// shared and noisy, and a ratio of two single runs says little.
-	var cold Config
-	var reps []Report
+	var cold build.Config
+	var reps []build.Report
 	for round := 0; round < 2; round++ {
 		cfg.Log.Info().Int("round", round+1).Msg("bench: plain script")
 		start := time.Now()
-		if err := plainScript(ctx, cfg, v, filepath.Join(dir, "plain")); err != nil {
+		if err := build.PlainScript(ctx, cfg, v, filepath.Join(dir, "plain")); err != nil {
 			return res, fmt.Errorf("plain script: %w", err)
 		}
 		res.PlainRuns = append(res.PlainRuns, time.Since(start))
@@ -89,7 +91,7 @@ func Bench(ctx context.Context, cfg Config, name, extra string, dir string) (Ben
 		os.RemoveAll(filepath.Join(dir, "builder"))
 		cold = fresh("builder")
 		start = time.Now()
-		if reps, err = Variants(ctx, cold, []string{name}); err != nil {
+		if reps, err = build.Variants(ctx, cold, []string{name}); err != nil {
 			return res, err
 		}
 		res.ColdRuns = append(res.ColdRuns, time.Since(start))
@@ -103,7 +105,7 @@ func Bench(ctx context.Context, cfg Config, name, extra string, dir string) (Ben
 	noop := cold
 	noop.Runner = rec
 	start := time.Now()
-	if reps, err = Variants(ctx, noop, []string{name}); err != nil {
+	if reps, err = build.Variants(ctx, noop, []string{name}); err != nil {
 		return res, err
 	}
 	res.NoOp = time.Since(start)
@@ -133,7 +135,7 @@ func Bench(ctx context.Context, cfg Config, name, extra string, dir string) (Ben
 	add := cold
 	add.VariantsDir = edited
 	start = time.Now()
-	if _, err := Variants(ctx, add, []string{name}); err != nil {
+	if _, err := build.Variants(ctx, add, []string{name}); err != nil {
 		return res, err
 	}
 	res.AddOne = time.Since(start)
@@ -144,49 +146,19 @@ func Bench(ctx context.Context, cfg Config, name, extra string, dir string) (Ben
 
 // offlineNoOp reruns the no-op build inside a network namespace with no
 // network: proof that it makes no request at all.
-func offlineNoOp(ctx context.Context, cfg Config, name string) bool {
+func offlineNoOp(ctx context.Context, cfg build.Config, name string) bool {
 	self, err := os.Executable()
 	if err != nil {
 		return false
 	}
 	cmd := exec.CommandContext(ctx, "unshare", "--net", "--", self, "build:variant", name)
-	cmd.Env = append(os.Environ(), CacheEnv+"="+cfg.CacheDir, RepoEnv+"="+cfg.RepoDir, VariantsEnv+"="+cfg.VariantsDir, "CI=true")
+	cmd.Env = append(os.Environ(), build.CacheEnv+"="+cfg.CacheDir, build.RepoEnv+"="+cfg.RepoDir, build.VariantsEnv+"="+cfg.VariantsDir, "CI=true")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		cfg.Log.Warn().Err(err).Str("output", string(out)).Msg("offline no-op build failed")
 		return false
 	}
 	return strings.Contains(string(out), `"ran":0`)
-}
-
-// plainScript is the baseline: what a person would script by hand.
-func plainScript(ctx context.Context, cfg Config, v *variants.Variant, dir string) error {
-	root := filepath.Join(dir, "rootfs")
-	os.MkdirAll(dir, 0o755)
-	hook := filepath.Join(cfg.CacheDir, "hooks", "seed-debs")
-	os.MkdirAll(filepath.Dir(hook), 0o755)
-	if err := os.WriteFile(hook, []byte(seedHook), 0o755); err != nil {
-		return err
-	}
-	args := []string{"mmdebstrap", "--mode=root", "--variant=minbase", "--architectures=" + v.Architecture,
-		"--components=" + strings.Join(v.Components, ","), "--setup-hook=" + hook,
-		"--include=" + strings.Join(v.Packages, ","), v.Suite, root, v.Mirror}
-	if _, err := cfg.Runner.Run(ctx, run.Cmd{Args: args, Env: append([]string{DebsEnv + "=" + cfg.DebsDir}, aptEnv...)}); err != nil {
-		return err
-	}
-	b := &variantBuild{Session: &Session{cfg: cfg}, v: v}
-	if err := b.postprocess(ctx, root); err != nil {
-		return err
-	}
-	if err := emptyDir(filepath.Join(root, "dev")); err != nil {
-		return err
-	}
-	repo := ostreeops.Repo{Path: filepath.Join(dir, "repo"), Runner: cfg.Runner}
-	if err := repo.Init(ctx, "bare"); err != nil {
-		return err
-	}
-	_, err := repo.Commit(ctx, ostreeops.CommitOptions{Branch: v.Ref, Tree: root, Bootable: true})
-	return err
 }
 
 // BenchTable renders the figures with their ratios.
@@ -210,18 +182,18 @@ func BenchTable(r BenchResult) string {
 // LayerBenchResult is the layered-variant figure: a child variant built on
 // its parents' cached layers, then rebuilt after adding one package.
 type LayerBenchResult struct {
-	Variant      string        `json:"variant"`
-	Parents      time.Duration `json:"parents"` // building the parents' chain first
-	Cold         time.Duration `json:"cold"`    // the child on cached parent layers
-	AddOne       time.Duration `json:"add_one_package"`
-	AddedPackage string        `json:"added_package"`
-	AddOneSteps  []StepReport  `json:"add_one_steps"`
+	Variant      string             `json:"variant"`
+	Parents      time.Duration      `json:"parents"` // building the parents' chain first
+	Cold         time.Duration      `json:"cold"`    // the child on cached parent layers
+	AddOne       time.Duration      `json:"add_one_package"`
+	AddedPackage string             `json:"added_package"`
+	AddOneSteps  []build.StepReport `json:"add_one_steps"`
 }
 
 // BenchLayer measures, in a fresh cache under dir (sharing only downloaded
 // packages): the parents of name, then name cold on them, then name after
 // adding extra to its package list (including re-locking it).
-func BenchLayer(ctx context.Context, cfg Config, name, extra, dir string) (LayerBenchResult, error) {
+func BenchLayer(ctx context.Context, cfg build.Config, name, extra, dir string) (LayerBenchResult, error) {
 	res := LayerBenchResult{Variant: name, AddedPackage: extra}
 	v, err := variants.LoadChain(cfg.VariantsDir, name)
 	if err != nil {
@@ -252,13 +224,13 @@ func BenchLayer(ctx context.Context, cfg Config, name, extra, dir string) (Layer
 	}
 	start := time.Now()
 	if len(parents) > 0 {
-		if _, err := Variants(ctx, c, parents); err != nil {
+		if _, err := build.Variants(ctx, c, parents); err != nil {
 			return res, err
 		}
 	}
 	res.Parents = time.Since(start)
 	start = time.Now()
-	if _, err := Variants(ctx, c, []string{name}); err != nil {
+	if _, err := build.Variants(ctx, c, []string{name}); err != nil {
 		return res, err
 	}
 	res.Cold = time.Since(start)
@@ -272,7 +244,7 @@ func BenchLayer(ctx context.Context, cfg Config, name, extra, dir string) (Layer
 		return res, err
 	}
 	start = time.Now()
-	reps, err := Variants(ctx, c, []string{name})
+	reps, err := build.Variants(ctx, c, []string{name})
 	if err != nil {
 		return res, err
 	}
