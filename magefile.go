@@ -252,16 +252,22 @@ func BenchLayer(ctx context.Context, name, extra string) error {
 	return nil
 }
 
-// Bench measures the build's figures as ratios in one run: cold build against a plain script, no-op, one-package rebuild, bootstrap restore.
+// Bench writes a report of the build's figures, each measured several times in one run (median, min, max, ratio to its baseline) into .cache/bench: bench.md, bench.csv, steps.svg. DEBIAN_ATOMIC_BENCH_RUNS sets the runs (3), DEBIAN_ATOMIC_BENCH_PEERS=1 adds peers.
 func Bench(ctx context.Context) error {
 	ctx, stop := signals(ctx)
 	defer stop()
 	cfg := config()
-	res, err := bench.Bench(ctx, cfg, "minimal", "tmux", cfg.CacheDir+"/bench")
+	opts := bench.FullOptions(cfg.CacheDir + "/bench")
+	if n, err := strconv.Atoi(os.Getenv("DEBIAN_ATOMIC_BENCH_RUNS")); err == nil && n > 0 {
+		opts.Runs = n
+	}
+	opts.Peers = os.Getenv("DEBIAN_ATOMIC_BENCH_PEERS") == "1"
+	res, err := bench.Report(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
-	fmt.Print(bench.BenchTable(res))
+	fmt.Print(bench.Markdown(res))
+	fmt.Printf("written to %s: bench.md, bench.csv, steps.svg\n", opts.Out)
 	return nil
 }
 

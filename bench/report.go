@@ -1,0 +1,465 @@
+package bench
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/lockresolve"
+	"github.com/debian-atomic/builder/variants"
+)
+
+// Options say what a report measures.
+type Options struct {
+	Out  string // where the report goes (.cache/bench)
+	Work string // caches made for the runs, removed at the end
+	Runs int    // samples per scenario
+	// Base, Child and Sibling are the variants measured (minimal, gnome,
+	// plasma); Short measures Base alone (the tiny test variant, in CI).
+	Base, Child, Sibling string
+	// BaseExtra and ChildExtra are the packages added to Base and Child.
+	BaseExtra, ChildExtra string
+	// Scaling is the numbers of small variants built on Base at once.
+	Scaling []int
+	// ScalingExtras are small packages, one per scaling variant.
+	ScalingExtras []string
+	Short         bool
+	Peers         bool // debos as a peer: not measured yet, said in the report
+}
+
+// FullOptions is `mage bench`.
+func FullOptions(out string) Options {
+	return Options{Out: out, Work: filepath.Join(out, "work"), Runs: 3, Base: "minimal", Child: "gnome", Sibling: "plasma",
+		BaseExtra: "tmux", ChildExtra: "gnome-tweaks", Scaling: []int{1, 2, 4, 8},
+		ScalingExtras: []string{"tree", "figlet", "jq", "less", "htop", "ncdu", "pv", "bc"}}
+}
+
+// Row is one line of the table: a scenario's samples and, when it has one,
+// the ratio of its median to its baseline's median measured in the same run.
+type Row struct {
+	Scenario string
+	Baseline string
+	Goal     string
+	Samples  []time.Duration
+}
+
+func (r Row) stats() (med, lo, hi time.Duration) {
+	s := append([]time.Duration(nil), r.Samples...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s) == 0 {
+		return 0, 0, 0
+	}
+	med = s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return med, s[0], s[len(s)-1]
+}
+
+// Machine is what the figures were measured on.
+type Machine struct {
+	Cores   int
+	MemGiB  float64
+	Disk    string
+	Load    string
+	Started time.Time
+}
+
+func machine(dir string) Machine {
+	m := Machine{Cores: runtime.NumCPU(), Started: time.Now().UTC()}
+	if data, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				m.MemGiB = kb / (1 << 20)
+			}
+		}
+	}
+	var st syscall.Statfs_t
+	if syscall.Statfs(dir, &st) == nil {
+		m.Disk = fmt.Sprintf("%.0f GiB free of %.0f GiB", float64(st.Bavail)*float64(st.Bsize)/(1<<30), float64(st.Blocks)*float64(st.Bsize)/(1<<30))
+	}
+	if data, err := os.ReadFile("/proc/loadavg"); err == nil {
+		m.Load = strings.Join(strings.Fields(string(data))[:3], " ")
+	}
+	return m
+}
+
+// Result is a whole report.
+type Result struct {
+	Machine Machine
+	Rows    []Row
+	// Charts are builds whose steps the SVG shows: name -> steps.
+	Charts []Chart
+	Notes  []string
+}
+
+// Chart is one build's steps, for the SVG.
+type Chart struct {
+	Title string
+	Steps []build.StepReport
+	Total time.Duration
+}
+
+// runner runs the scenarios in caches under Work.
+type runner struct {
+	ctx  context.Context
+	cfg  build.Config
+	opts Options
+	n    int
+}
+
+// fresh is a new cache and a copy of the variants, edited by edit.
+func (r *runner) fresh(tag string) build.Config {
+	r.n++
+	c := r.cfg
+	dir := filepath.Join(r.opts.Work, fmt.Sprintf("%s-%d", tag, r.n))
+	os.RemoveAll(dir)
+	c.CacheDir, c.RepoDir = filepath.Join(dir, "cache"), filepath.Join(dir, "cache", "repo")
+	c.VariantsDir = filepath.Join(dir, "variants")
+	copyDir(r.cfg.VariantsDir, c.VariantsDir)
+	return c
+}
+
+func copyDir(from, to string) {
+	os.MkdirAll(to, 0o755)
+	entries, _ := os.ReadDir(from)
+	for _, e := range entries {
+		if data, err := os.ReadFile(filepath.Join(from, e.Name())); err == nil && e.Type().IsRegular() {
+			os.WriteFile(filepath.Join(to, e.Name()), data, 0o644)
+		}
+	}
+}
+
+// addPackage adds pkg to variant name's list in c's variants folder.
+func addPackage(c build.Config, name, pkg string) error {
+	p := filepath.Join(c.VariantsDir, name+".yaml")
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	s := strings.Replace(string(data), "packages:\n", "packages:\n  - "+pkg+"\n", 1)
+	if s == string(data) {
+		return fmt.Errorf("%s: no block list of packages to add %s to", p, pkg)
+	}
+	return os.WriteFile(p, []byte(s), 0o644)
+}
+
+// writeChild writes a small variant on base.
+func writeChild(c build.Config, name, base, pkg string) error {
+	return os.WriteFile(filepath.Join(c.VariantsDir, name+".yaml"),
+		[]byte("name: "+name+"\ninherits: "+base+"\nref: bench/"+name+"\npackages:\n  - "+pkg+"\n"), 0o644)
+}
+
+func (r *runner) timed(c build.Config, names ...string) (time.Duration, []build.Report, error) {
+	start := time.Now()
+	reps, err := build.Variants(r.ctx, c, names)
+	return time.Since(start), reps, err
+}
+
+// Report measures every scenario opts.Runs times, pairs alternating (A B,
+// then B A) so that a slow spell of the machine weighs on both, and writes
+// bench.md, bench.csv and steps.svg into opts.Out.
+func Report(ctx context.Context, cfg build.Config, opts Options) (Result, error) {
+	res := Result{Machine: machine(filepath.Dir(opts.Out))}
+	if err := os.MkdirAll(opts.Work, 0o755); err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(opts.Work)
+	r := &runner{ctx: ctx, cfg: cfg, opts: opts}
+	rows := map[string]*Row{}
+	row := func(name, baseline, goal string) *Row {
+		if rows[name] == nil {
+			rows[name] = &Row{Scenario: name, Baseline: baseline, Goal: goal}
+			res.Rows = append(res.Rows, Row{Scenario: name})
+		}
+		return rows[name]
+	}
+	b := opts.Base
+	plain := row("plain script, "+b, "", "")
+	cold := row("cold "+b, plain.Scenario, "≤1.10x")
+	addOne := row(b+" after adding "+opts.BaseExtra, cold.Scenario, "≤0.25x")
+	noop := row("no-op build of "+b, "", "<0.3 s")
+	relock := row("re-locking after adding "+opts.BaseExtra+" to "+b, "", "≤3 s")
+
+	// Warm the shared package cache, so no contender downloads.
+	cfg.Log.Info().Msg("bench: warming the package cache")
+	if _, _, err := r.timed(r.fresh("warm"), b); err != nil {
+		return res, err
+	}
+	for i := 0; i < opts.Runs; i++ {
+		measurePlain := func() error {
+			v, err := variants.LoadChain(cfg.VariantsDir, b)
+			if err != nil {
+				return err
+			}
+			dir := filepath.Join(opts.Work, "plain")
+			start := time.Now()
+			err = build.PlainScript(ctx, cfg, v, dir)
+			plain.Samples = append(plain.Samples, time.Since(start))
+			os.RemoveAll(dir)
+			return err
+		}
+		measureCold := func() error {
+			c := r.fresh("cold")
+			d, reps, err := r.timed(c, b)
+			if err != nil {
+				return err
+			}
+			cold.Samples = append(cold.Samples, d)
+			if i == 0 {
+				res.Charts = append(res.Charts, Chart{Title: "cold " + b, Steps: reps[0].Steps, Total: d})
+			}
+			if d, _, err = r.timed(c, b); err != nil {
+				return err
+			}
+			noop.Samples = append(noop.Samples, d)
+			if err := addPackage(c, b, opts.BaseExtra); err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := relockOnly(ctx, c, b); err != nil {
+				return err
+			}
+			relock.Samples = append(relock.Samples, time.Since(start))
+			d, _, err = r.timed(c, b)
+			addOne.Samples = append(addOne.Samples, d)
+			os.RemoveAll(filepath.Dir(c.CacheDir))
+			return err
+		}
+		pair := []func() error{measurePlain, measureCold}
+		if i%2 == 1 {
+			pair[0], pair[1] = pair[1], pair[0]
+		}
+		for _, m := range pair {
+			if err := m(); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := r.scaling(&res, row); err != nil {
+		return res, err
+	}
+	if !opts.Short {
+		if err := r.layered(&res, row); err != nil {
+			return res, err
+		}
+	}
+	if opts.Peers {
+		res.Notes = append(res.Notes, "debos as a peer (--peers) is not measured by this version of the report.")
+	}
+	for i := range res.Rows {
+		res.Rows[i] = *rows[res.Rows[i].Scenario]
+	}
+	return res, write(opts.Out, res)
+}
+
+// relockOnly re-locks the variants of c as a build would before building.
+func relockOnly(ctx context.Context, c build.Config, name string) error {
+	v, err := variants.LoadChain(c.VariantsDir, name)
+	if err != nil {
+		return err
+	}
+	lock, err := variants.ReadLock(c.VariantsDir)
+	if err != nil {
+		return err
+	}
+	_, err = lockresolve.Ensure(ctx, lockresolve.Config{CacheDir: c.CacheDir, VariantsDir: c.VariantsDir, Runner: c.Runner, Log: c.Log},
+		lock, []*variants.Variant{v}, false)
+	return err
+}
+
+// scaling builds k small variants on a cached base, all at once (parallel,
+// as `mage all`) and one after another, for every k: the shared work is the
+// base's, built once; each added variant costs its own layer.
+func (r *runner) scaling(res *Result, row func(name, baseline, goal string) *Row) error {
+	b := r.opts.Base
+	for _, k := range r.opts.Scaling {
+		if k > len(r.opts.ScalingExtras) {
+			continue
+		}
+		seq := row(fmt.Sprintf("%d small variants on cached %s, one after another", k, b), "", "")
+		par := row(fmt.Sprintf("%d small variants on cached %s, side by side", k, b), seq.Scenario, "≤0.75x")
+		for i := 0; i < r.opts.Runs; i++ {
+			runOne := func(parallel bool) error {
+				c := r.fresh("scale")
+				defer os.RemoveAll(filepath.Dir(c.CacheDir))
+				if _, _, err := r.timed(c, b); err != nil {
+					return err
+				}
+				var names []string
+				for j := 0; j < k; j++ {
+					n := fmt.Sprintf("%s-s%d", b, j+1)
+					if err := writeChild(c, n, b, r.opts.ScalingExtras[j]); err != nil {
+						return err
+					}
+					names = append(names, n)
+				}
+				start := time.Now()
+				if parallel {
+					if _, _, err := r.timed(c, names...); err != nil {
+						return err
+					}
+					par.Samples = append(par.Samples, time.Since(start))
+					return nil
+				}
+				for _, n := range names {
+					if _, _, err := r.timed(c, n); err != nil {
+						return err
+					}
+				}
+				seq.Samples = append(seq.Samples, time.Since(start))
+				return nil
+			}
+			order := []bool{false, true}
+			if i%2 == 1 {
+				order = []bool{true, false}
+			}
+			for _, p := range order {
+				if err := runOne(p); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// layered is the desktop rows: the child cold on a cached base and after
+// adding one package, `all` cold for base, child and sibling against the
+// three one after another, and a no-op `all`.
+func (r *runner) layered(res *Result, row func(name, baseline, goal string) *Row) error {
+	o := r.opts
+	childCold := row(o.Child+" cold on cached "+o.Base, "", "")
+	childAdd := row(o.Child+" after adding "+o.ChildExtra, childCold.Scenario, "≤0.30x")
+	seq := row(fmt.Sprintf("%s, %s, %s cold, one after another", o.Base, o.Child, o.Sibling), "", "")
+	all := row(fmt.Sprintf("%s, %s, %s cold, as mage all", o.Base, o.Child, o.Sibling), seq.Scenario, "≤0.75x")
+	noop := row("no-op mage all", "", "<0.3 s")
+	for i := 0; i < o.Runs; i++ {
+		sequential := func() error {
+			c := r.fresh("seq")
+			defer os.RemoveAll(filepath.Dir(c.CacheDir))
+			start := time.Now()
+			for _, n := range []string{o.Base, o.Child, o.Sibling} {
+				d, reps, err := r.timed(c, n)
+				if err != nil {
+					return err
+				}
+				if n == o.Child {
+					childCold.Samples = append(childCold.Samples, d)
+				}
+				_ = reps
+			}
+			seq.Samples = append(seq.Samples, time.Since(start))
+			if err := addPackage(c, o.Child, o.ChildExtra); err != nil {
+				return err
+			}
+			d, reps, err := r.timed(c, o.Child)
+			if err != nil {
+				return err
+			}
+			childAdd.Samples = append(childAdd.Samples, d)
+			if i == 0 {
+				res.Charts = append(res.Charts, Chart{Title: o.Child + " after adding " + o.ChildExtra, Steps: reps[0].Steps, Total: d})
+			}
+			return nil
+		}
+		parallel := func() error {
+			c := r.fresh("all")
+			defer os.RemoveAll(filepath.Dir(c.CacheDir))
+			d, _, err := r.timed(c, o.Base, o.Child, o.Sibling)
+			if err != nil {
+				return err
+			}
+			all.Samples = append(all.Samples, d)
+			d, _, err = r.timed(c, o.Base, o.Child, o.Sibling)
+			noop.Samples = append(noop.Samples, d)
+			return err
+		}
+		pair := []func() error{sequential, parallel}
+		if i%2 == 1 {
+			pair[0], pair[1] = pair[1], pair[0]
+		}
+		for _, m := range pair {
+			if err := m(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// write puts the report into dir: bench.md, bench.csv, steps.svg.
+func write(dir string, res Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bench.md"), []byte(Markdown(res)), 0o644); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "bench.csv"))
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	w.Write([]string{"scenario", "runs", "median_s", "min_s", "max_s", "baseline", "ratio", "goal", "samples_s"})
+	for _, r := range res.Rows {
+		med, lo, hi := r.stats()
+		var samples []string
+		for _, s := range r.Samples {
+			samples = append(samples, fmt.Sprintf("%.3f", s.Seconds()))
+		}
+		w.Write([]string{r.Scenario, strconv.Itoa(len(r.Samples)), secs(med), secs(lo), secs(hi), r.Baseline, ratioOf(res, r), r.Goal, strings.Join(samples, " ")})
+	}
+	w.Flush()
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "steps.svg"), []byte(SVG(res.Charts)), 0o644)
+}
+
+func secs(d time.Duration) string { return fmt.Sprintf("%.3f", d.Seconds()) }
+
+// ratioOf is a row's median over its baseline's median, "" without one.
+func ratioOf(res Result, r Row) string {
+	if r.Baseline == "" {
+		return ""
+	}
+	for _, b := range res.Rows {
+		if b.Scenario == r.Baseline {
+			bm, _, _ := b.stats()
+			m, _, _ := r.stats()
+			if bm > 0 {
+				return fmt.Sprintf("%.2fx", m.Seconds()/bm.Seconds())
+			}
+		}
+	}
+	return ""
+}
+
+// Markdown is the report as a table with the machine it ran on.
+func Markdown(res Result) string {
+	var b strings.Builder
+	m := res.Machine
+	fmt.Fprintf(&b, "Measured %s on %d cores, %.1f GiB memory, disk %s, load average at the start %s.\n\n",
+		m.Started.Format("2006-01-02 15:04 UTC"), m.Cores, m.MemGiB, m.Disk, m.Load)
+	b.WriteString("| scenario | runs | median | min | max | ratio (medians, same run) | against | goal |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range res.Rows {
+		med, lo, hi := r.stats()
+		fmt.Fprintf(&b, "| %s | %d | %.2f s | %.2f s | %.2f s | %s | %s | %s |\n", r.Scenario, len(r.Samples), med.Seconds(), lo.Seconds(), hi.Seconds(),
+			ratioOf(res, r), r.Baseline, r.Goal)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(&b, "\n%s\n", n)
+	}
+	return b.String()
+}

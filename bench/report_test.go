@@ -1,0 +1,112 @@
+package bench
+
+import (
+	"context"
+	"encoding/xml"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/debian-atomic/builder/build"
+)
+
+func TestRowStatsAndRatio(t *testing.T) {
+	s := time.Second
+	res := Result{Rows: []Row{
+		{Scenario: "plain", Samples: []time.Duration{10 * s, 12 * s, 11 * s}},
+		{Scenario: "cold", Baseline: "plain", Goal: "≤1.10x", Samples: []time.Duration{13 * s, 11 * s, 20 * s, 12 * s}},
+	}}
+	if med, lo, hi := res.Rows[1].stats(); med != 12500*time.Millisecond || lo != 11*s || hi != 20*s {
+		t.Errorf("stats: %v %v %v", med, lo, hi)
+	}
+	if r := ratioOf(res, res.Rows[1]); r != "1.14x" {
+		t.Errorf("ratio %s, want 12.5/11", r)
+	}
+	md := Markdown(res)
+	if !strings.Contains(md, "| cold | 4 | 12.50 s | 11.00 s | 20.00 s | 1.14x | plain | ≤1.10x |") {
+		t.Errorf("markdown:\n%s", md)
+	}
+}
+
+func TestSVGIsWellFormedAndToScale(t *testing.T) {
+	charts := []Chart{{Title: "cold <tiny>", Total: 60 * time.Second, Steps: []build.StepReport{
+		{Step: build.StepBootstrap, Duration: 30 * time.Second},
+		{Step: build.StepInstall, Name: "install:tiny", Duration: 20 * time.Second},
+		{Step: build.StepPostprocess, Duration: 8 * time.Second, Cached: true},
+		{Step: build.StepCommit, Duration: 2 * time.Second},
+	}}}
+	svg := SVG(charts)
+	d := xml.NewDecoder(strings.NewReader(svg))
+	var widths []string
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("not well-formed: %v\n%s", err, svg)
+			}
+			break
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Local == "rect" {
+			for _, a := range se.Attr {
+				if a.Name.Local == "width" && strings.Contains(a.Value, ".") {
+					widths = append(widths, a.Value)
+				}
+			}
+		}
+	}
+	// 920 px for 60 s: bootstrap 460, install 306.7, postprocess 122.7, commit 30.7.
+	if strings.Join(widths, " ") != "460.0 306.7 122.7 30.7" {
+		t.Errorf("bar widths %v", widths)
+	}
+	if !strings.Contains(svg, "cold &lt;tiny&gt;: 60.0 s") || !strings.Contains(svg, "postprocess: 8.00 s, cached") {
+		t.Errorf("labels:\n%s", svg)
+	}
+}
+
+// TestE2EBenchSmoke runs the report on the tiny test variant, once per
+// scenario, with two small variants side by side: what CI runs. It checks
+// that the report is written, never a figure. About 5-8 minutes here.
+func TestE2EBenchSmoke(t *testing.T) {
+	if testing.Short() || os.Getenv("DEBIAN_ATOMIC_E2E") == "0" || os.Geteuid() != 0 {
+		t.Skip("end-to-end: needs root and the Debian archive (DEBIAN_ATOMIC_E2E=0 or -short skips)")
+	}
+	dir := t.TempDir()
+	vdir := filepath.Join(dir, "variants")
+	os.MkdirAll(vdir, 0o755)
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "variants", "tiny.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(vdir, "tiny.yaml"), data, 0o644)
+	cfg := build.DefaultConfig(dir, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel))
+	cfg.VariantsDir = vdir
+	out := filepath.Join(dir, "bench")
+	opts := Options{Out: out, Work: filepath.Join(dir, "work"), Runs: 1, Base: "tiny", BaseExtra: "tree",
+		Scaling: []int{2}, ScalingExtras: []string{"figlet", "jq"}, Short: true}
+	res, err := Report(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "bench.md"))
+	t.Logf("report:\n%s", md)
+	for _, f := range []string{"bench.md", "bench.csv", "steps.svg"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+	for _, r := range res.Rows {
+		if len(r.Samples) != 1 {
+			t.Errorf("%s: %d samples", r.Scenario, len(r.Samples))
+		}
+	}
+	if len(res.Charts) != 1 || len(res.Charts[0].Steps) < 3 {
+		t.Errorf("charts: %+v", res.Charts)
+	}
+	if _, err := os.Stat(opts.Work); !os.IsNotExist(err) {
+		t.Errorf("the runs' caches are left: %v", err)
+	}
+}
