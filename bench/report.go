@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -250,6 +251,9 @@ func Report(ctx context.Context, cfg build.Config, opts Options) (Result, error)
 		return res, err
 	}
 	if !opts.Short {
+		if err := r.bootstrappers(row); err != nil {
+			return res, err
+		}
 		if err := r.layered(&res, row); err != nil {
 			return res, err
 		}
@@ -328,6 +332,42 @@ func (r *runner) scaling(res *Result, row func(name, baseline, goal string) *Row
 				if err := runOne(p); err != nil {
 					return err
 				}
+			}
+		}
+	}
+	return nil
+}
+
+// bootstrappers builds Base cold with mmdebstrap and with debootstrap.
+func (r *runner) bootstrappers(row func(name, baseline, goal string) *Row) error {
+	b := r.opts.Base
+	mm := row("cold "+b+" with mmdebstrap", "", "")
+	deb := row("cold "+b+" with debootstrap", mm.Scenario, "")
+	for i := 0; i < r.opts.Runs; i++ {
+		order := []string{"mmdebstrap", "debootstrap"}
+		if i%2 == 1 {
+			order = []string{"debootstrap", "mmdebstrap"}
+		}
+		for _, tool := range order {
+			c := r.fresh(tool)
+			p := filepath.Join(c.VariantsDir, b+".yaml")
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			text := regexp.MustCompile(`(?m)^bootstrap:.*\n`).ReplaceAllString(string(data), "")
+			if err := os.WriteFile(p, []byte(text+"bootstrap: "+tool+"\n"), 0o644); err != nil {
+				return err
+			}
+			d, _, err := r.timed(c, b)
+			os.RemoveAll(filepath.Dir(c.CacheDir))
+			if err != nil {
+				return err
+			}
+			if tool == "mmdebstrap" {
+				mm.Samples = append(mm.Samples, d)
+			} else {
+				deb.Samples = append(deb.Samples, d)
 			}
 		}
 	}
