@@ -48,6 +48,12 @@ const StepInitramfs = "initramfs"
 // Paths dracut uses as scratch or that are not the tree's content.
 var untracedPrefixes = []string{"/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/var/log"}
 
+// tracedCalls are the calls that look a path up or list a folder (and
+// chroot, where the trace starts); dracut's writes into its scratch folder
+// (mkdir, chmod, rename, ...) are left untraced.
+const tracedCalls = "chroot,open,openat,openat2,creat,execve,execveat,stat,lstat,newfstatat,statx," +
+	"access,faccessat,faccessat2,readlink,readlinkat,getdents64"
+
 func dracutArgs(kver string) []string {
 	return []string{"dracut", "--force", "--no-hostonly", "--reproducible",
 		"--add", "ostree", "--kver", kver, initramfsPath(kver)}
@@ -81,7 +87,7 @@ func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
 	err := inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
 		// --seccomp-bpf stops dracut's processes only at the traced calls,
 		// not at every system call: most of strace's cost.
-		args := append([]string{"strace", "-f", "--seccomp-bpf", "-y", "-qq", "-s", "4096", "-e", "trace=%file,getdents64", "-o", trace,
+		args := append([]string{"strace", "-f", "--seccomp-bpf", "-y", "-qq", "-s", "4096", "-e", "trace=" + tracedCalls, "-o", trace,
 			"chroot", root}, dracutArgs(kver)...)
 		// The environment chroot.run gives every command in the tree.
 		env := append([]string{"LC_ALL=C.UTF-8", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}, b.epochEnv()...)
