@@ -19,14 +19,19 @@ import (
 // DEBIAN_ATOMIC_RELOCK_FIGURE=1; DEBIAN_ATOMIC_RELOCK_CACHE keeps the apt
 // lists between runs). The first change warms the lists; the figures are the
 // next ones: gnome + gnome-tweaks (one layer), minimal + tmux (minimal and
-// every layer on it).
+// every layer on it). DEBIAN_ATOMIC_RELOCK_VARIANTS reads the variants
+// from another folder.
 func TestRelockFigure(t *testing.T) {
 	if os.Getenv("DEBIAN_ATOMIC_RELOCK_FIGURE") == "" {
 		t.Skip("opt-in: DEBIAN_ATOMIC_RELOCK_FIGURE=1")
 	}
+	from := filepath.Join("..", "variants")
+	if d := os.Getenv("DEBIAN_ATOMIC_RELOCK_VARIANTS"); d != "" {
+		from = d
+	}
 	vdir := t.TempDir()
 	for _, f := range []string{"minimal.yaml", "gnome.yaml", "plasma.yaml", variants.LockFile} {
-		data, err := os.ReadFile(filepath.Join("..", "variants", f))
+		data, err := os.ReadFile(filepath.Join(from, f))
 		if err != nil {
 			t.Fatal(err)
 		}
