@@ -194,9 +194,11 @@ func Report(ctx context.Context, cfg build.Config, opts Options) (Result, error)
 
 	// Warm the shared package cache, so no contender downloads.
 	cfg.Log.Info().Msg("bench: warming the package cache")
-	if _, _, err := r.timed(r.fresh("warm"), b); err != nil {
+	warm := r.fresh("warm")
+	if _, _, err := r.timed(warm, b); err != nil {
 		return res, err
 	}
+	os.RemoveAll(filepath.Dir(warm.CacheDir))
 	for i := 0; i < opts.Runs; i++ {
 		measurePlain := func() error {
 			v, err := variants.LoadChain(cfg.VariantsDir, b)
