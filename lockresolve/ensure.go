@@ -121,6 +121,12 @@ func Ensure(ctx context.Context, cfg Config, lock *variants.Lock, vs []*variants
 	}
 	origins := map[string]origin{}
 	for _, r := range resolvers {
+		// countPockets needs to know what the suite offers too.
+		if force {
+			if err := r.completeOrigins(); err != nil {
+				return nil, err
+			}
+		}
 		for k, p := range r.origins {
 			origins[k] = p
 		}

@@ -24,21 +24,28 @@ type stanza struct {
 	start, end int
 }
 
-// readLists indexes every *_Packages file of an apt lists folder by name and
+// readLists indexes the *_Packages files of an apt lists folder by name and
 // version, and finds each one's Release file (the one whose name, less
-// "InRelease" or "Release", begins it).
-func readLists(dir string) (*lists, error) {
+// "InRelease" or "Release", begins it). With pocketsOnly, only the lists of
+// the security archive and -updates suites are read: a few MB, against the
+// suite's 56.
+func readLists(dir string, pocketsOnly bool) (*lists, error) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*_Packages"))
 	rels, _ := filepath.Glob(filepath.Join(dir, "*Release"))
 	sort.Strings(files)
 	l := &lists{at: map[string][]stanza{}}
-	for i, f := range files {
+	for _, f := range files {
+		rel := releaseOf(filepath.Base(f), rels)
+		if p, _ := pocketOf(rel); pocketsOnly && p == "" {
+			continue
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, err
 		}
+		i := len(l.files)
 		l.files = append(l.files, data)
-		l.releases = append(l.releases, releaseOf(filepath.Base(f), rels))
+		l.releases = append(l.releases, rel)
 		index(data, func(key string, start, end int) {
 			l.at[key] = append(l.at[key], stanza{file: i, start: start, end: end})
 		})

@@ -39,8 +39,12 @@ type Resolver struct {
 	dir     string // private apt root
 	conf    string // its APT_CONFIG
 	urls    []string
-	lists   *lists // the package lists, read once after update
-	origins map[string]origin
+	all     *lists // every package list, read when needed, once
+	pockets *lists // the security and -updates lists alone
+	// origins says where each version resolved in this run comes from;
+	// inSuite is known once complete has read the suite's lists.
+	origins  map[string]origin
+	complete bool
 }
 
 // origin is where a resolved version comes from.
@@ -126,7 +130,7 @@ func (r *Resolver) apt(ctx context.Context, args ...string) ([]byte, error) {
 // then, apt-get update (seconds: it fetches them again and rebuilds its
 // cache) is skipped.
 func (r *Resolver) Update(ctx context.Context) error {
-	r.lists = nil
+	r.all, r.pockets = nil, nil
 	stamp, err := r.stamp(ctx)
 	if err == nil {
 		if old, rerr := os.ReadFile(r.stampFile()); rerr == nil && string(old) == stamp {
@@ -192,11 +196,7 @@ func (r *Resolver) Essential(ctx context.Context) ([]string, error) {
 
 // Layer resolves what installing pkgs on top of installed adds or upgrades.
 func (r *Resolver) Layer(ctx context.Context, installed, pkgs []string, recommends bool) ([]string, error) {
-	l, err := r.packageLists()
-	if err != nil {
-		return nil, err
-	}
-	status, err := l.status(installed)
+	status, err := r.statusFor(installed)
 	if err != nil {
 		return nil, err
 	}
@@ -222,11 +222,40 @@ func (r *Resolver) install(ctx context.Context, recommends bool, args ...string)
 		"-o", "APT::Get::HideAutoRemove=true"}, args...)...)
 }
 
-// parse reads apt-get --print-uris output and remembers where each chosen
-// version comes from.
+// statusFor is the dpkg status saying installed is installed, made from the
+// package lists once and kept beside them (keyed by the lists' stamp and the
+// set): re-locking a child layer on an unchanged parent reads no list.
+func (r *Resolver) statusFor(installed []string) ([]byte, error) {
+	stamp, err := os.ReadFile(r.stampFile())
+	var path string
+	if err == nil {
+		path = filepath.Join(r.dir, "status", cache.NewPreimage("status", 1).Add("lists", string(stamp)).AddSet("installed", installed).Sum().Short())
+		if data, err := os.ReadFile(path); err == nil {
+			return data, nil
+		}
+	}
+	l, err := r.lists(false)
+	if err != nil {
+		return nil, err
+	}
+	status, err := l.status(installed)
+	if err != nil || path == "" {
+		return status, err
+	}
+	if kept, _ := os.ReadDir(filepath.Dir(path)); len(kept) >= 16 {
+		os.RemoveAll(filepath.Dir(path)) // a few layers' worth, not every set ever locked
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	return status, variants.WriteFileAtomic(path, status, 0o644)
+}
+
+// parse reads apt-get --print-uris output and remembers which chosen
+// versions the security archive or a -updates suite offers.
 func (r *Resolver) parse(out []byte) ([]string, error) {
 	pkgs := ParseURIs(out)
-	l, err := r.packageLists()
+	l, err := r.lists(!r.complete)
 	if err != nil {
 		return nil, err
 	}
@@ -240,25 +269,55 @@ func (r *Resolver) parse(out []byte) ([]string, error) {
 	return pkgs, nil
 }
 
+// completeOrigins reads the suite's lists too, so that origins say whether
+// the suite offers a version as well (a point release took a fix in).
+func (r *Resolver) completeOrigins() error {
+	if r.complete {
+		return nil
+	}
+	l, err := r.lists(false)
+	if err != nil {
+		return err
+	}
+	for k := range r.origins {
+		pocket, inSuite := pocketOf(strings.Join(l.releasesOf(k), ", "))
+		r.origins[k] = origin{pocket: pocket, inSuite: inSuite}
+	}
+	r.complete = true
+	return nil
+}
+
 // Origin says where the version of name resolved in this run comes from:
 // variants.PocketSecurity, PocketUpdates or "" (the suite), and whether the
 // suite has it too.
 func (r *Resolver) Origin(name, version string) (pocket string, inSuite bool) {
+	if err := r.completeOrigins(); err != nil {
+		r.log.Warn().Err(err).Msg("reading the package lists")
+	}
 	o := r.origins[name+" "+version]
 	return o.pocket, o.inSuite
 }
 
-func (r *Resolver) packageLists() (*lists, error) {
-	if r.lists == nil {
-		t := time.Now()
-		l, err := readLists(filepath.Join(r.dir, "var/lib/apt/lists"))
-		if err != nil {
-			return nil, err
-		}
-		r.lists = l
-		r.log.Debug().Float64("seconds", time.Since(t).Seconds()).Int("versions", len(l.at)).Msg("read the package lists")
+// lists reads the package lists once: every one, or the pockets' alone.
+func (r *Resolver) lists(pocketsOnly bool) (*lists, error) {
+	if r.all != nil {
+		return r.all, nil
 	}
-	return r.lists, nil
+	if pocketsOnly && r.pockets != nil {
+		return r.pockets, nil
+	}
+	t := time.Now()
+	l, err := readLists(filepath.Join(r.dir, "var/lib/apt/lists"), pocketsOnly)
+	if err != nil {
+		return nil, err
+	}
+	if pocketsOnly {
+		r.pockets = l
+	} else {
+		r.all = l
+	}
+	r.log.Debug().Float64("seconds", time.Since(t).Seconds()).Int("versions", len(l.at)).Bool("pockets_only", pocketsOnly).Msg("read the package lists")
+	return l, nil
 }
 
 // ParseURIs reads apt-get --print-uris lines ("'URL' NAME_VERSION_ARCH.deb
