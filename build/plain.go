@@ -43,6 +43,7 @@ func PlainScript(ctx context.Context, cfg Config, v *variants.Variant, dir strin
 	if err := repo.Init(ctx, "bare"); err != nil {
 		return err
 	}
-	_, err := repo.Commit(ctx, ostreeops.CommitOptions{Branch: v.Ref, Tree: root, Bootable: true})
+	// Bootable as the builder's commit step: when there is a kernel.
+	_, err := repo.Commit(ctx, ostreeops.CommitOptions{Branch: v.Ref, Tree: root, Bootable: exists(filepath.Join(root, "usr/lib/modules"))})
 	return err
 }
