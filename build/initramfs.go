@@ -46,7 +46,9 @@ const initramfsSchema = 1
 const StepInitramfs = "initramfs"
 
 // Paths dracut uses as scratch or that are not the tree's content.
-var untracedPrefixes = []string{"/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/var/log"}
+// ldconfig's aux-cache only saves ldconfig stat calls (any package with a
+// library rewrites it); the libraries themselves are traced.
+var untracedPrefixes = []string{"/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/var/log", "/var/cache/ldconfig"}
 
 // tracedCalls are the calls that look a path up or list a folder (and
 // chroot, where the trace starts); dracut's writes into its scratch folder
@@ -469,6 +471,9 @@ func (m *initramfsManifest) differs(root string) string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
+		if !traced(strings.TrimPrefix(k, "ls:")) {
+			continue // recorded before the path was left out
+		}
 		if now := st.stateOf(k); now != m.Paths[k] {
 			return fmt.Sprintf("%s was %q, is %q", k, clip(m.Paths[k]), clip(st.stateOf(k)))
 		}
