@@ -45,15 +45,20 @@ type Config struct {
 	NoOverlay bool
 	// Remote is asked for a step's result on a local miss; nil: no remote.
 	Remote RemoteCache
+	// NoInitramfsCache runs dracut untraced and stores no image, as
+	// DEBIAN_ATOMIC_INITRAMFS_CACHE=0 does: tracing makes dracut slower
+	// (see the README) in exchange for reuse in later builds.
+	NoInitramfsCache bool
 }
 
 // DefaultConfig resolves folders from the project root and the environment.
 func DefaultConfig(root string, log zerolog.Logger) Config {
 	c := Config{
-		NoOverlay:   os.Getenv("DEBIAN_ATOMIC_NO_OVERLAY") == "1",
-		VariantsDir: envOr(VariantsEnv, filepath.Join(root, "variants")),
-		CacheDir:    envOr(CacheEnv, filepath.Join(root, ".cache")),
-		Log:         log,
+		NoOverlay:        os.Getenv("DEBIAN_ATOMIC_NO_OVERLAY") == "1",
+		NoInitramfsCache: os.Getenv("DEBIAN_ATOMIC_INITRAMFS_CACHE") == "0",
+		VariantsDir:      envOr(VariantsEnv, filepath.Join(root, "variants")),
+		CacheDir:         envOr(CacheEnv, filepath.Join(root, ".cache")),
+		Log:              log,
 	}
 	c.RepoDir = envOr(RepoEnv, filepath.Join(c.CacheDir, "repo"))
 	c.DebsDir = envOr(DebsEnv, filepath.Join(c.CacheDir, "debs"))

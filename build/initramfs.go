@@ -77,6 +77,14 @@ func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
 		return fmt.Errorf("postprocess: the tree has a kernel but no dracut ostree module: add the packages dracut and ostree-boot to %s", b.v.File)
 	}
 	log := b.cfg.Log.With().Str("variant", b.v.Name).Str("step", StepPostprocess).Logger()
+	if b.cfg.NoInitramfsCache {
+		return inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
+			if _, err := c.run(ctx, b.epochEnv(), dracutArgs(kver)...); err != nil {
+				return fmt.Errorf("postprocess: dracut for kernel %s failed: %w", kver, err)
+			}
+			return nil
+		})
+	}
 	if ok, err := b.reuseInitramfs(ctx, root, kver, log); err != nil || ok {
 		return err
 	}

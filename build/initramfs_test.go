@@ -89,3 +89,23 @@ func TestManifestFromTrace(t *testing.T) {
 		t.Errorf("the tree differs from its own manifest: %s", why)
 	}
 }
+
+// DEBIAN_ATOMIC_INITRAMFS_CACHE=0: dracut runs untraced every time, nothing is stored.
+func TestInitramfsCacheOff(t *testing.T) {
+	e := newTestEnv(t, bootable...)
+	e.cfg.NoInitramfsCache = true
+	e.mustBuild()
+	e.setPackages(append(bootable, "hello")...)
+	e.mustBuild()
+	if n, d := e.runner.count("strace"), e.runner.count("chroot"); n != 0 || !strings.Contains(strings.Join(e.runner.calls, "\n"), " dracut --force") {
+		t.Errorf("strace ran %d times (chroot %d): want dracut untraced", n, d)
+	}
+	s, _, _ := Open(context.Background(), e.cfg, []string{"t"})
+	defer s.Close()
+	entries, _ := s.idx.Entries()
+	for _, en := range entries {
+		if en.Kind == StepInitramfs {
+			t.Error("an initramfs was stored with the cache off")
+		}
+	}
+}
