@@ -140,3 +140,20 @@ func TestAutologinSettingsValidated(t *testing.T) {
 		t.Errorf("valid setting: %+v, %v", c.Autologin, err)
 	}
 }
+
+// GNOME Shell's units get a start timeout long enough for software
+// rendering; other desktops get nothing.
+func TestGnomeShellStartTimeout(t *testing.T) {
+	root := deployment(t, map[string]string{"usr/lib/systemd/user/org.gnome.Shell@wayland.service": "[Service]\nType=notify\n", "usr/lib/systemd/user/org.gnome.Shell@x11.service": "[Service]\n"}, nil)
+	if wrote, err := writeDesktopSettings(root); err != nil || !wrote {
+		t.Fatalf("%v %v", wrote, err)
+	}
+	for _, u := range []string{"wayland", "x11"} {
+		if got := read(t, filepath.Join(root, "etc/systemd/user/org.gnome.Shell@"+u+".service.d/50-debian-atomic-start-timeout.conf")); !strings.Contains(got, "[Service]\nTimeoutStartSec=10min\n") {
+			t.Errorf("%s drop-in:\n%s", u, got)
+		}
+	}
+	if wrote, err := writeDesktopSettings(t.TempDir()); err != nil || wrote {
+		t.Errorf("no GNOME Shell: %v %v", wrote, err)
+	}
+}

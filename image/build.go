@@ -176,6 +176,11 @@ func (o Options) deploy(ctx context.Context, path string) (string, error) {
 		}
 		o.Log.Info().Str("user", a.User).Str("display_manager", dm).Str("session", session).Msg("image: automatic login")
 	}
+	if wrote, err := writeDesktopSettings(deploy); err != nil {
+		return "", err
+	} else if wrote {
+		o.Log.Info().Msg("image: gnome-shell may take 10 minutes to start (software rendering)")
+	}
 	return commit, writeGrubConfig(sysroot.Path)
 }
 
