@@ -307,5 +307,5 @@ func countPackages(ctx context.Context, cfg build.Config, commit string) int {
 	if err != nil {
 		return 0
 	}
-	return len(ostreeops.GVariantStrings(v))
+	return len(ostreeops.GVariantStrings(v)) / 3 // a(sss): name, version, architecture
 }
