@@ -55,7 +55,9 @@ func WriteTable(w io.Writer, results []Result) {
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, r := range results {
 		failed := "none"
-		if len(r.Failed) > 0 {
+		if r.Greeter == 0 {
+			failed = "not reached"
+		} else if len(r.Failed) > 0 {
 			failed = strings.Join(r.Failed, ", ")
 		}
 		fmt.Fprintf(w, "| %s | %s | %d | %.1f GiB | %s | %s | %s | %s | %s |\n", r.Name, r.Build.Round(time.Second), r.Packages,
