@@ -13,6 +13,12 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// Durations in every log line of the process are seconds, as floats, also
+// for loggers made without NewLogger (tests, other packages).
+func init() {
+	zerolog.DurationFieldUnit, zerolog.DurationFieldInteger = time.Second, false
+}
+
 // HumanOutput reports whether logs go to a person: a terminal, outside CI.
 func HumanOutput(f *os.File) bool {
 	return os.Getenv("CI") == "" && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
@@ -21,7 +27,6 @@ func HumanOutput(f *os.File) bool {
 // NewLogger logs for people on a terminal and as JSON lines otherwise.
 // DEBIAN_ATOMIC_DEBUG=1 adds every line the build's commands print.
 func NewLogger(f *os.File) zerolog.Logger {
-	zerolog.DurationFieldUnit, zerolog.DurationFieldInteger = time.Second, false
 	level := zerolog.InfoLevel
 	if os.Getenv("DEBIAN_ATOMIC_DEBUG") != "" {
 		level = zerolog.DebugLevel
@@ -78,7 +83,7 @@ func SummaryTable(reports []Report) string {
 }
 
 // Durations are seconds, as floats, everywhere the builder writes JSON: the
-// logs (zerolog.DurationFieldUnit, set in NewLogger), the summary and its
+// logs (zerolog.DurationFieldUnit, set in init), the summary and its
 // steps, and any report marshalled elsewhere (bench, status).
 
 // MarshalJSON writes the step's duration in seconds.
