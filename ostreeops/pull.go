@@ -14,6 +14,10 @@ type PullOptions struct {
 	// NetworkRetries is how often each request is retried; 0 fails on the
 	// first error, so an unreachable remote costs one attempt.
 	NetworkRetries int
+	// NoFsync skips fsync of the objects written: for a cache whose entries
+	// are checked on every use and re-fetched when damaged, as the store's
+	// own commits are made (CommitOptions.NoFsync).
+	NoFsync bool
 }
 
 // PullRef fetches ref from a configured remote with o; only objects the
@@ -22,6 +26,9 @@ func (r Repo) PullRef(ctx context.Context, remote, ref string, o PullOptions) er
 	args := []string{"pull", "--depth=" + strconv.Itoa(o.Depth), "--network-retries=" + strconv.Itoa(o.NetworkRetries)}
 	if o.MetadataOnly {
 		args = append(args, "--commit-metadata-only")
+	}
+	if o.NoFsync {
+		args = append(args, "--disable-fsync")
 	}
 	_, err := r.ostree(ctx, true, append(args, remote, ref)...)
 	return err

@@ -18,6 +18,8 @@ import (
 
 	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/cache"
+	"github.com/debian-atomic/builder/internal/e2etest"
+	"github.com/debian-atomic/builder/internal/e2etest/e2ebuild"
 	"github.com/debian-atomic/builder/ostreeops"
 	"github.com/debian-atomic/builder/publish"
 )
@@ -27,17 +29,7 @@ import (
 // Go file servers on 127.0.0.1. Root; DEBIAN_ATOMIC_E2E=0 or -short skips.
 func e2e(t *testing.T) {
 	t.Helper()
-	if testing.Short() || os.Getenv("DEBIAN_ATOMIC_E2E") == "0" {
-		t.Skip("end-to-end tests skipped (-short or DEBIAN_ATOMIC_E2E=0)")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("end-to-end tests need root")
-	}
-	for _, tool := range []string{"ostree", "gpg", "mmdebstrap"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is missing (.ci/run installs it)", tool)
-		}
-	}
+	e2etest.Gate(t, "ostree", "gpg", "mmdebstrap")
 	t.Setenv(publish.Env, "")
 	t.Setenv(URLEnv, "")
 }
@@ -79,15 +71,8 @@ type machine struct {
 }
 
 func newMachine(t *testing.T, variantsDir string) *machine {
-	dir := t.TempDir()
 	lb := &logBuf{}
-	log := zerolog.New(zerolog.MultiLevelWriter(zerolog.NewTestWriter(t), lb)).Level(zerolog.InfoLevel)
-	cfg := build.DefaultConfig(dir, log)
-	cfg.VariantsDir = variantsDir
-	cfg.CacheDir = filepath.Join(dir, "cache")
-	cfg.RepoDir = filepath.Join(dir, "repo")
-	cfg.DebsDir = e2eDebs
-	return &machine{cfg: cfg, log: lb}
+	return &machine{cfg: e2ebuild.Config(t, t.TempDir(), variantsDir, e2eDebs, lb), log: lb}
 }
 
 func (m *machine) build(t *testing.T, name string) (build.Report, time.Duration) {
@@ -198,32 +183,42 @@ func writeFile(t *testing.T, path, body string) {
 	}
 }
 
-// TestE2ERemoteCache: A builds tiny and pushes into a folder a Go file
-// server serves; B, with an empty cache, the same variants and lock, builds
-// tiny with every step a remote hit and the same root tree. A child variant
-// pushed later comes over with only its own objects. Then the remote is
-// signed by another key, has a tampered object, answers 404, or never
-// answers: each time one warning and a correct local build, and an index
-// that holds only verified results.
+// TestE2ERemoteCache: A builds minimal (cold) and tiny and pushes into a
+// folder a Go file server serves; B, with an empty cache, the same variants
+// and lock, builds minimal with every step a remote hit and the same root
+// tree, then tiny (its bootstrap is minimal's). A child variant pushed later
+// comes over with only its own objects. Then the remote is signed by another
+// key, has a tampered object, answers 404, or never answers: each time one
+// warning and a correct local build, and an index that holds only verified
+// results. About 10 minutes on two idle cores (minimal's cold build is most
+// of it); it runs beside the build and image packages in CI.
 func TestE2ERemoteCache(t *testing.T) {
 	e2e(t)
 	ctx := context.Background()
 	variantsDir := t.TempDir()
-	tiny, err := os.ReadFile(filepath.Join("..", "testdata", "variants", "tiny.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	for from, to := range map[string]string{
+		"testdata/variants/tiny.yaml": "tiny.yaml",
+		"variants/minimal.yaml":       "minimal.yaml",
+		// tiny is locked into minimal's lock: one bootstrap for both.
+		"variants/variants.lock": "variants.lock",
+	} {
+		body, err := os.ReadFile(filepath.Join("..", from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(variantsDir, to), string(body))
 	}
-	writeFile(t, filepath.Join(variantsDir, "tiny.yaml"), string(tiny))
 	writeFile(t, filepath.Join(variantsDir, "tinychild.yaml"), "name: tinychild\ninherits: tiny\npackages: [figlet]\nref: test/tinychild\n")
 
 	a := newMachine(t, variantsDir)
-	repA, coldA := a.build(t, "tiny")
-	if repA.Ran() == 0 {
-		t.Fatalf("A's cold build ran nothing: %+v", repA)
+	repAm, coldAm := a.build(t, "minimal")
+	repA, timeAt := a.build(t, "tiny")
+	if repAm.Ran() == 0 || repA.Ran() == 0 {
+		t.Fatalf("A's builds ran nothing: %+v %+v", repAm, repA)
 	}
 	key, pubKey, pushDir, prep := firstPush(t, a)
-	if len(prep.Pushed) != 3 {
-		t.Fatalf("push of tiny: %+v, want bootstrap, install and postprocess", prep)
+	if want := stepKeys(repAm, repA); len(prep.Pushed) != want {
+		t.Fatalf("push of minimal and tiny: %+v, want their %d step results", prep, want)
 	}
 	again, err := Push(ctx, a.cfg, key, pushDir)
 	if err != nil || len(again.Pushed) != 0 || again.Bytes != 0 {
@@ -234,8 +229,26 @@ func TestE2ERemoteCache(t *testing.T) {
 
 	b := newMachine(t, variantsDir)
 	b.remote(url, pubKey, 20*time.Second)
+	repBm, timeBm := b.build(t, "minimal")
+	checkSteps(t, "B minimal", repBm, true)
+	if got, want := rootTree(t, b.cfg.RepoDir, repBm.Commit), rootTree(t, a.cfg.RepoDir, repAm.Commit); got != want {
+		t.Errorf("B's minimal root tree %s differs from A's %s", got, want)
+	}
+	minObjs, minBytes := objectRequests(srv.Requests())
+	t.Logf("FIGURE minimal: A cold build %s, push %s (%.1f MiB), B from the remote %s (%.3fx; %s); fetched %d bytes in %d objects (%d requests)",
+		coldAm.Round(time.Millisecond), prep.Duration.Round(time.Millisecond), float64(prep.Bytes)/(1<<20),
+		timeBm.Round(time.Millisecond), timeBm.Seconds()/coldAm.Seconds(), stepTimes(repBm),
+		minBytes, len(minObjs), len(srv.Requests()))
+
+	srv.Reset()
 	repB, timeB := b.build(t, "tiny")
-	checkSteps(t, "B", repB, true)
+	for _, s := range repB.Steps {
+		// The bootstrap is minimal's, already here.
+		wantRemote := s.Step != build.StepBootstrap
+		if s.Step != build.StepCommit && (!s.Cached || s.Remote != wantRemote) {
+			t.Errorf("B tiny: step %s cached=%v remote=%v", s.Name, s.Cached, s.Remote)
+		}
+	}
 	if w := b.log.remoteWarnings(); len(w) > 0 {
 		t.Errorf("B warned: %v", w)
 	}
@@ -243,9 +256,13 @@ func TestE2ERemoteCache(t *testing.T) {
 	if treeA != treeB {
 		t.Errorf("B's root tree %s differs from A's %s", treeB, treeA)
 	}
-	baseObjs, baseBytes := objectRequests(srv.Requests())
-	t.Logf("FIGURE tiny: A cold build %s, B from the remote %s (%.3fx); fetched %d bytes (%d requests)",
-		coldA.Round(time.Millisecond), timeB.Round(time.Millisecond), timeB.Seconds()/coldA.Seconds(), baseBytes, len(srv.Requests()))
+	tinyObjs, tinyBytes := objectRequests(srv.Requests())
+	t.Logf("FIGURE tiny after minimal: A %s, B from the remote %s; fetched %d bytes in %d objects (%d requests)",
+		timeAt.Round(time.Millisecond), timeB.Round(time.Millisecond), tinyBytes, len(tinyObjs), len(srv.Requests()))
+	baseObjs, baseBytes := minObjs, minBytes+tinyBytes
+	for p, n := range tinyObjs {
+		baseObjs[p] += n
+	}
 	indexSound(t, b)
 	// A no-op build never contacts the remote.
 	srv.Reset()
@@ -279,7 +296,7 @@ func TestE2ERemoteCache(t *testing.T) {
 			t.Errorf("the child's pull fetched %s again", p)
 		}
 	}
-	t.Logf("FIGURE tinychild after tiny: B %s, fetched %d bytes in %d objects (tiny fetched %d bytes in %d objects)",
+	t.Logf("FIGURE tinychild after tiny: B %s, fetched %d bytes in %d objects (minimal and tiny fetched %d bytes in %d objects)",
 		timeBc.Round(time.Millisecond), childBytes, len(childObjs), baseBytes, len(baseObjs))
 
 	// Negative cases: each a fresh machine holding only tiny's bootstrap (a
@@ -482,36 +499,24 @@ func seedBootstrap(t *testing.T, from, c *machine) {
 	}
 }
 
-// TestE2ERemoteCacheMinimalFigure measures the figure on the real
-// minimal variant (minutes: a cold build, a push of about a gigabyte):
-// A's cold build against B's build from the remote. It runs only with
-// DEBIAN_ATOMIC_REMOTE_MINIMAL=1.
-func TestE2ERemoteCacheMinimalFigure(t *testing.T) {
-	e2e(t)
-	if os.Getenv("DEBIAN_ATOMIC_REMOTE_MINIMAL") != "1" {
-		t.Skip("set DEBIAN_ATOMIC_REMOTE_MINIMAL=1 to measure minimal")
-	}
-	variantsDir := t.TempDir()
-	for _, f := range []string{"minimal.yaml", "variants.lock"} {
-		body, err := os.ReadFile(filepath.Join("..", "variants", f))
-		if err != nil {
-			t.Fatal(err)
+// stepKeys counts the distinct step results (not output commits) of reports.
+func stepKeys(reps ...build.Report) int {
+	keys := map[cache.Key]bool{}
+	for _, r := range reps {
+		for _, s := range r.Steps {
+			if s.Step != build.StepCommit {
+				keys[s.Key] = true
+			}
 		}
-		writeFile(t, filepath.Join(variantsDir, f), string(body))
 	}
-	a := newMachine(t, variantsDir)
-	repA, coldA := a.build(t, "minimal")
-	_, pubKey, pushDir, prep := firstPush(t, a)
-	srv, url := serve(t, pushDir, a.cfg.Log)
-	b := newMachine(t, variantsDir)
-	b.remote(url, pubKey, 20*time.Second)
-	repB, timeB := b.build(t, "minimal")
-	checkSteps(t, "B", repB, true)
-	if rootTree(t, a.cfg.RepoDir, repA.Commit) != rootTree(t, b.cfg.RepoDir, repB.Commit) {
-		t.Errorf("B's root tree differs from A's")
+	return len(keys)
+}
+
+// stepTimes is where a build's time went, step by step.
+func stepTimes(r build.Report) string {
+	var parts []string
+	for _, s := range r.Steps {
+		parts = append(parts, s.Name+" "+s.Duration.Round(time.Millisecond).String())
 	}
-	_, fetched := objectRequests(srv.Requests())
-	t.Logf("FIGURE minimal: A cold build %s, push %s, B from the remote %s (%.3fx); fetched %d bytes (%d requests)",
-		coldA.Round(time.Millisecond), prep.Duration.Round(time.Millisecond), timeB.Round(time.Millisecond),
-		timeB.Seconds()/coldA.Seconds(), fetched, len(srv.Requests()))
+	return strings.Join(parts, ", ")
 }

@@ -169,7 +169,7 @@ func (r *Remote) pull(ctx context.Context, store ostreeops.Repo, ref string, met
 	pctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	start := time.Now()
-	err := store.PullRef(pctx, RemoteName, ref, ostreeops.PullOptions{Depth: 1, MetadataOnly: metadataOnly})
+	err := store.PullRef(pctx, RemoteName, ref, ostreeops.PullOptions{Depth: 1, MetadataOnly: metadataOnly, NoFsync: true})
 	r.Log.Debug().Str("ref", ref).Bool("commits_only", metadataOnly).Dur("duration", time.Since(start)).Err(err).Msg("remote cache: pull")
 	switch {
 	case err == nil:
