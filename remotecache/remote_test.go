@@ -131,7 +131,7 @@ func TestFetchChecksTheEntryAndSetsTheStoreRef(t *testing.T) {
 		t.Fatalf("fetch: %+v %v", res, err)
 	}
 	if f.count("--commit-metadata-only --depth=1") != 0 || f.count("pull --depth=1 --network-retries=0 --commit-metadata-only") != 1 ||
-		f.count("pull --depth=1 --network-retries=0 "+RemoteName+" "+entryC) != 1 {
+		f.count("pull --depth=1 --network-retries=0 --disable-fsync "+RemoteName+" "+entryC) != 1 {
 		t.Errorf("want a pull of the commits by ref, then of the checked entry by checksum: %v", f.calls)
 	}
 	if f.count("remote add --set=gpg-verify=true --set=gpg-verify-summary=false --gpg-import=/k.gpg") != 1 {
