@@ -125,7 +125,7 @@ func TestInterruptInEveryStepCleansUpAndResumes(t *testing.T) {
 		{StepBootstrap, "mmdebstrap", nil},
 		{StepInstall, "apt-get install", []string{StepBootstrap}},
 		{StepPostprocess, " dracut --force", []string{StepBootstrap, StepInstall}},
-		{StepCommit, "commit --no-xattrs --branch=test/t", []string{StepBootstrap, StepInstall, StepInitramfs, StepPostprocess}},
+		{StepCommit, "commit --branch=test/t", []string{StepBootstrap, StepInstall, StepInitramfs, StepPostprocess}},
 	} {
 		t.Run(c.step, func(t *testing.T) {
 			e := newTestEnv(t, "linux-image-amd64", "ostree-boot", "dracut")

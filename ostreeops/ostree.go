@@ -68,7 +68,14 @@ type CommitOptions struct {
 
 // Commit writes a commit and returns its checksum.
 func (r Repo) Commit(ctx context.Context, o CommitOptions) (string, error) {
-	args := []string{"commit", "--no-xattrs"}
+	args := []string{"commit"}
+	if o.TreeRef == "" {
+		// Over a stored tree the flag is not needed (it was committed without
+		// xattrs) and costs a walk that rehashes every file: any commit
+		// modifier turns off ostree's reuse of the stored dirtree (48 s
+		// against 0.2 s for /usr/share here).
+		args = append(args, "--no-xattrs")
+	}
 	if o.Branch != "" {
 		args = append(args, "--branch="+o.Branch)
 	} else {
