@@ -44,11 +44,12 @@ type realHost struct {
 	runner   run.Runner
 	log      func(msg string)
 	versions map[string]string
-	euid     int // the builder's effective user, a field so tests can be "not root"
+	cacheDir string // where version answers are kept between runs
+	euid     int    // the builder's effective user, a field so tests can be "not root"
 }
 
 func newRealHost(cfg Config) *realHost {
-	return &realHost{runner: cfg.Runner, versions: map[string]string{}, euid: os.Geteuid(),
+	return &realHost{runner: cfg.Runner, versions: map[string]string{}, cacheDir: cfg.CacheDir, euid: os.Geteuid(),
 		log: func(m string) { cfg.Log.Warn().Msg(m) }}
 }
 
@@ -110,6 +111,12 @@ func (h *realHost) ToolVersion(ctx context.Context, tool string) (string, error)
 	if v, ok := h.versions[tool]; ok {
 		return v, nil
 	}
+	stamp := toolStamp(tool)
+	kept := readToolVersions(h.cacheDir)
+	if k, ok := kept[tool]; ok && stamp != "" && k.Stamp == stamp {
+		h.versions[tool] = k.Version
+		return k.Version, nil
+	}
 	var v string
 	var err error
 	if tool == "ostree" {
@@ -123,6 +130,10 @@ func (h *realHost) ToolVersion(ctx context.Context, tool string) (string, error)
 		return "", fmt.Errorf("cannot read the version of %s: %w", tool, err)
 	}
 	h.versions[tool] = v
+	if stamp != "" {
+		kept[tool] = toolVersion{Stamp: stamp, Version: v}
+		writeToolVersions(h.cacheDir, kept)
+	}
 	return v, nil
 }
 
