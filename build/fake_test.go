@@ -400,7 +400,10 @@ func fakeStrace(args []string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "7 execve(\"/usr/sbin/chroot\", [\"chroot\", %q], 0x7ffd /* 4 vars */) = 0\n", root)
 	b.WriteString("7 openat(AT_FDCWD</tmp>, \"/etc/ld.so.cache\", O_RDONLY|O_CLOEXEC) = 3</etc/ld.so.cache>\n")
-	fmt.Fprintf(&b, "7 chroot(%q) = 0\n", root)
+	fmt.Fprintf(&b, "7 chroot(%q <unfinished ...>\n", root)
+	b.WriteString("6 +++ exited with 0 +++\n")
+	b.WriteString("7 <... chroot resumed>) = 0\n")
+	b.WriteString("7 openat(AT_FDCWD</>, \"/usr/lib/dracut/dracut-functions.sh\", O_RDONLY) = 3\n")
 	for _, p := range []string{"/usr/bin/plymouth", "/etc/passwd", "/bin/true", "/usr/lib/dracut/modules.d/98ostree"} {
 		fmt.Fprintf(&b, "8 newfstatat(AT_FDCWD<%s>, %q, 0x7ffd, 0) = 0\n", root, p)
 	}

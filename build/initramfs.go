@@ -40,7 +40,7 @@ import (
 // parents' (minimal), so siblings do not evict each other's image.
 
 // initramfsSchema: bump when what is traced or how states are taken changes.
-const initramfsSchema = 1
+const initramfsSchema = 2 // 2: a split chroot call no longer drops most of the trace
 
 // StepInitramfs is the index kind of stored initramfs images.
 const StepInitramfs = "initramfs"
@@ -225,8 +225,10 @@ func manifestFromTrace(trace, root, kver string) (*initramfsManifest, error) {
 			continue
 		}
 		if !inChroot {
-			// Before chroot(2) the chroot command loads its own host libraries.
-			inChroot = name == "chroot" && strings.Contains(line, ") = 0")
+			// Before chroot(2) the chroot command loads its own host
+			// libraries. The call may be split ("<unfinished ...>", then
+			// "<... chroot resumed>"); a failed one runs no dracut at all.
+			inChroot = name == "chroot"
 			continue
 		}
 		if name == "getdents64" {
@@ -245,6 +247,16 @@ func manifestFromTrace(trace, root, kver string) (*initramfsManifest, error) {
 	}
 	if !inChroot {
 		return nil, errors.New("the trace shows no chroot: dracut did not run under strace")
+	}
+	// A trace that missed dracut's reading of its modules or the kernel's is
+	// not a manifest: better no reuse than a wrong one.
+	var modules, dracut bool
+	for p := range paths {
+		modules = modules || p == "/usr/lib/modules/"+kver || strings.HasPrefix(p, "/usr/lib/modules/"+kver+"/")
+		dracut = dracut || strings.HasPrefix(p, "/usr/lib/dracut/")
+	}
+	if !modules || !dracut {
+		return nil, fmt.Errorf("the trace of dracut holds no lookup under /usr/lib/modules/%s or /usr/lib/dracut (%d paths)", kver, len(paths))
 	}
 	out := initramfsPath(kver)
 	m := &initramfsManifest{Kernel: kver, Paths: map[string]string{}}
