@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/debian-atomic/builder/dracuttrace"
 )
 
 var bootable = []string{"linux-image-amd64", "dracut", "ostree-boot"}
@@ -65,7 +67,7 @@ func TestManifestFromTrace(t *testing.T) {
 	if err := fakeStrace([]string{"strace", "-o", trace, "chroot", root, "dracut", initramfsPath(kver)}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := manifestFromTrace(trace, root, kver)
+	m, err := dracuttrace.FromTrace(trace, root, kver)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +87,7 @@ func TestManifestFromTrace(t *testing.T) {
 			t.Errorf("%s should not be in the manifest", p)
 		}
 	}
-	if why := m.differs(root); why != "" {
+	if why := m.Differs(root); why != "" {
 		t.Errorf("the tree differs from its own manifest: %s", why)
 	}
 }

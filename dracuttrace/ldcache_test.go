@@ -1,4 +1,4 @@
-package build
+package dracuttrace
 
 import (
 	"encoding/binary"
