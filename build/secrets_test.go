@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/debian-atomic/builder/secretscan"
 )
 
 func writeTree(t *testing.T, root string, files map[string]string) {
@@ -38,11 +40,11 @@ func TestGuardFindsEachKindOfKeyAndNamesItsOwner(t *testing.T) {
 		dpkgDatabase + "/info/demo.list":            "/.\n/usr/share/doc/demo/examples/key.pem\n/etc/ssl/private/site.key\n",
 		dpkgDatabase + "/info/libdemo:amd64.list":   "/.\n/var/lib/demo/id_ed25519\n",
 	})
-	found, err := findSecrets(root, nil)
+	found, err := secretscan.Find(root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []SecretFinding{
+	want := []secretscan.Finding{
 		{Path: "/etc/ssh/ssh_host_ed25519_key", Why: "an SSH host key"},
 		{Path: "/etc/ssl/private/site.key", Why: "in /etc/ssl/private", Owner: "demo"},
 		{Path: "/usr/share/doc/demo/examples/key.pem", Why: "begins like a private key", Owner: "demo"},
@@ -61,7 +63,7 @@ func TestGuardFindsEachKindOfKeyAndNamesItsOwner(t *testing.T) {
 	}
 
 	// The allow-list lets exactly the listed paths pass.
-	found, err = findSecrets(root, []string{"/usr/share/doc/demo/examples/key.pem", "/etc/ssl/private/site.key"})
+	found, err = secretscan.Find(root, []string{"/usr/share/doc/demo/examples/key.pem", "/etc/ssl/private/site.key"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestGuardPassesATreeWithoutKeys(t *testing.T) {
 		"usr/share/empty":                      "",
 	})
 	os.MkdirAll(filepath.Join(root, "usr/etc/ssl/private"), 0o710)
-	if found, err := findSecrets(root, nil); err != nil || len(found) > 0 {
+	if found, err := secretscan.Find(root, nil); err != nil || len(found) > 0 {
 		t.Fatalf("found %v, %v in a tree without keys", found, err)
 	}
 }
@@ -132,7 +134,7 @@ func TestStripMachineSecretsAndWhatMakesThemAgain(t *testing.T) {
 	if target, err := os.Readlink(filepath.Join(root, "usr/lib/systemd/system/multi-user.target.wants/debian-atomic-snakeoil.service")); err != nil || target != "../debian-atomic-snakeoil.service" {
 		t.Errorf("the snakeoil unit is not enabled: %q %v", target, err)
 	}
-	if found, _ := findSecrets(root, nil); len(found) > 0 {
+	if found, _ := secretscan.Find(root, nil); len(found) > 0 {
 		t.Errorf("keys left after stripping: %+v", found)
 	}
 }
