@@ -132,6 +132,9 @@ func qemuArgs(o VMOptions, accel, vars string) []string {
 	}
 	if o.SecureBoot {
 		args = secureBootArgs(args)
+		if accel != "kvm" {
+			args = oneCPU(args)
+		}
 	}
 	if accel == "kvm" {
 		return append(args, "-accel", "kvm", "-cpu", "host")
