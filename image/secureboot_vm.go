@@ -1,7 +1,5 @@
 package image
 
-import "slices"
-
 // Secure Boot firmware: Debian's ovmf package, built with SMM (so the guest
 // cannot write the variable store around the firmware), and a variable
 // store with Microsoft's keys enrolled and Secure Boot enforced, as on
@@ -27,19 +25,4 @@ func secureBootArgs(args []string) []string {
 		}
 	}
 	return append(out, "-global", "driver=cfi.pflash01,property=secure,value=on")
-}
-
-// oneCPU gives the machine one processor. Under TCG, every SMI (each UEFI
-// variable read at runtime goes through SMM with Secure Boot firmware) waits
-// for all processors to gather in SMM; on a busy host a second emulated
-// processor is often not scheduled in time, and boots that took 3 minutes
-// stalled past 10 after udev started reading EFI variables.
-func oneCPU(args []string) []string {
-	out := slices.Clone(args)
-	for i := 0; i+1 < len(out); i++ {
-		if out[i] == "-smp" {
-			out[i+1] = "1"
-		}
-	}
-	return out
 }

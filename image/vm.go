@@ -132,9 +132,6 @@ func qemuArgs(o VMOptions, accel, vars string) []string {
 	}
 	if o.SecureBoot {
 		args = secureBootArgs(args)
-		if accel != "kvm" {
-			args = oneCPU(args)
-		}
 	}
 	if accel == "kvm" {
 		return append(args, "-accel", "kvm", "-cpu", "host")
