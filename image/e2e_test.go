@@ -40,7 +40,9 @@ func e2e(t *testing.T) {
 const (
 	testUser     = "tester"
 	testPassword = "tester"
-	bootTimeout  = 10 * time.Minute // TCG on a shared, busy machine
+	// TCG on a shared, busy machine: a CI boot took over 10 minutes with the
+	// guest kernel reporting soft lockups (its processors starved).
+	bootTimeout = 15 * time.Minute
 )
 
 // hostTmp is the machine's temporary folder, read before TestMain gives the
