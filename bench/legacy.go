@@ -204,17 +204,8 @@ func BenchLayer(ctx context.Context, cfg build.Config, name, extra, dir string) 
 	}
 	// A copy of the variants folder (files and lock), edited later.
 	vdir := filepath.Join(dir, "variants")
-	if err := os.MkdirAll(vdir, 0o755); err != nil {
+	if err := variants.CopyFolder(cfg.VariantsDir, vdir); err != nil {
 		return res, err
-	}
-	entries, err := os.ReadDir(cfg.VariantsDir)
-	if err != nil {
-		return res, err
-	}
-	for _, e := range entries {
-		if data, err := os.ReadFile(filepath.Join(cfg.VariantsDir, e.Name())); err == nil && e.Type().IsRegular() {
-			os.WriteFile(filepath.Join(vdir, e.Name()), data, 0o644)
-		}
 	}
 	c := cfg
 	c.VariantsDir, c.CacheDir, c.RepoDir = vdir, filepath.Join(dir, "cache"), filepath.Join(dir, "repo")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/ostreeops"
+	"github.com/debian-atomic/builder/variants"
 )
 
 // PullFigures describe one client pull over HTTP.
@@ -60,17 +61,8 @@ func Bench(ctx context.Context, cfg build.Config, name, extra, dir string) (res 
 		return res, err
 	}
 	vdir := filepath.Join(dir, "variants")
-	if err := os.MkdirAll(vdir, 0o755); err != nil {
+	if err := variants.CopyFolder(cfg.VariantsDir, vdir, SettingsFile); err != nil {
 		return res, err
-	}
-	entries, err := os.ReadDir(cfg.VariantsDir)
-	if err != nil {
-		return res, err
-	}
-	for _, e := range entries {
-		if data, err := os.ReadFile(filepath.Join(cfg.VariantsDir, e.Name())); err == nil && e.Type().IsRegular() && e.Name() != SettingsFile {
-			os.WriteFile(filepath.Join(vdir, e.Name()), data, 0o644)
-		}
 	}
 	c := cfg
 	c.VariantsDir, c.CacheDir, c.RepoDir = vdir, filepath.Join(dir, "cache"), filepath.Join(dir, "repo")
