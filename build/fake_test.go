@@ -397,19 +397,20 @@ func fakeStrace(args []string) error {
 	if err := fakeInChroot(root, args[i+2:]); err != nil {
 		return err
 	}
+	// strace pads PIDs to five columns: "7     execve(", "12345 newfstatat(".
 	var b strings.Builder
-	fmt.Fprintf(&b, "7 execve(\"/usr/sbin/chroot\", [\"chroot\", %q], 0x7ffd /* 4 vars */) = 0\n", root)
-	b.WriteString("7 openat(AT_FDCWD</tmp>, \"/etc/ld.so.cache\", O_RDONLY|O_CLOEXEC) = 3</etc/ld.so.cache>\n")
-	fmt.Fprintf(&b, "7 chroot(%q <unfinished ...>\n", root)
-	b.WriteString("6 +++ exited with 0 +++\n")
-	b.WriteString("7 <... chroot resumed>) = 0\n")
-	b.WriteString("7 openat(AT_FDCWD</>, \"/usr/lib/dracut/dracut-functions.sh\", O_RDONLY) = 3\n")
+	fmt.Fprintf(&b, "7     execve(\"/usr/sbin/chroot\", [\"chroot\", %q], 0x7ffd /* 4 vars */) = 0\n", root)
+	b.WriteString("7     openat(AT_FDCWD</tmp>, \"/etc/ld.so.cache\", O_RDONLY|O_CLOEXEC) = 3</etc/ld.so.cache>\n")
+	fmt.Fprintf(&b, "7     chroot(%q <unfinished ...>\n", root)
+	b.WriteString("6     +++ exited with 0 +++\n")
+	b.WriteString("7     <... chroot resumed>) = 0\n")
+	b.WriteString("7     openat(AT_FDCWD</>, \"/usr/lib/dracut/dracut-functions.sh\", O_RDONLY) = 3\n")
 	for _, p := range []string{"/usr/bin/plymouth", "/etc/passwd", "/bin/true", "/usr/lib/dracut/modules.d/98ostree"} {
-		fmt.Fprintf(&b, "8 newfstatat(AT_FDCWD<%s>, %q, 0x7ffd, 0) = 0\n", root, p)
+		fmt.Fprintf(&b, "12345 newfstatat(AT_FDCWD<%s>, %q, 0x7ffd, 0) = 0\n", root, p)
 	}
-	fmt.Fprintf(&b, "9 openat(AT_FDCWD<%s/usr/lib/modules>, %q, O_RDONLY|O_DIRECTORY) = 3<%s/usr/lib/modules/%s>\n", root, kver, root, kver)
-	fmt.Fprintf(&b, "9 getdents64(3<%s/usr/lib/modules/%s>, 0x55 /* 3 entries */, 32768) = 80\n", root, kver)
-	fmt.Fprintf(&b, "9 openat(AT_FDCWD<%s/var/tmp/dracut.x>, \"initramfs/usr\", O_RDONLY) = 4\n", root)
-	b.WriteString("9 +++ exited with 0 +++\n")
+	fmt.Fprintf(&b, "123456 openat(AT_FDCWD<%s/usr/lib/modules>, %q, O_RDONLY|O_DIRECTORY) = 3<%s/usr/lib/modules/%s>\n", root, kver, root, kver)
+	fmt.Fprintf(&b, "123456 getdents64(3<%s/usr/lib/modules/%s>, 0x55 /* 3 entries */, 32768) = 80\n", root, kver)
+	fmt.Fprintf(&b, "123456 openat(AT_FDCWD<%s/var/tmp/dracut.x>, \"initramfs/usr\", O_RDONLY) = 4\n", root)
+	b.WriteString("123456 +++ exited with 0 +++\n")
 	return os.WriteFile(out, []byte(b.String()), 0o644)
 }

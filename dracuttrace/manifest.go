@@ -125,13 +125,15 @@ func traced(p string) bool {
 	return true
 }
 
-// traceCall splits "PID name(args" from a strace line.
+// traceCall splits "PID name(args" from a strace line. strace pads the PID
+// to five columns ("6868  execve(" but "12345 execve("), so a short PID
+// (a freshly booted machine) is followed by more than one space.
 func traceCall(line string) (string, string, bool) {
 	sp := strings.IndexByte(line, ' ')
 	if sp < 0 {
 		return "", "", false
 	}
-	rest := line[sp+1:]
+	rest := strings.TrimLeft(line[sp+1:], " ")
 	open := strings.IndexByte(rest, '(')
 	if open <= 0 || strings.HasPrefix(rest, "<...") || strings.HasPrefix(rest, "+++") || strings.HasPrefix(rest, "---") {
 		return "", "", false
