@@ -30,6 +30,8 @@ type fakeRunner struct {
 	started chan struct{}
 	// hostApt lets apt-get run on the host (installing host tools) and do nothing.
 	hostApt bool
+	// emptyTrace makes strace leave an empty trace (dracut still runs).
+	emptyTrace bool
 }
 
 func newFakeRunner() *fakeRunner {
@@ -99,6 +101,13 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 	case "chroot":
 		return nil, fakeInChroot(args[1], args[2:])
 	case "strace":
+		if f.emptyTrace {
+			i := slices.Index(args, "chroot")
+			if err := fakeInChroot(args[i+1], args[i+2:]); err != nil {
+				return nil, err
+			}
+			return nil, os.WriteFile(args[slices.Index(args, "-o")+1], nil, 0o644)
+		}
 		return nil, fakeStrace(args)
 	case "apt-get":
 		if f.hostApt {

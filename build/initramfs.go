@@ -85,7 +85,9 @@ func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
 	built := time.Since(start)
 	m, err := dracuttrace.FromTrace(trace, root, kver)
 	if err != nil {
-		return fmt.Errorf("postprocess: reading dracut's trace: %w", err)
+		// dracut's image is good; only its reuse is lost.
+		log.Warn().Err(err).Msg("postprocess: the initramfs is not cached: dracut's trace could not be read")
+		return nil
 	}
 	if err := b.storeInitramfs(ctx, root, kver, m, built); err != nil {
 		return err

@@ -92,6 +92,46 @@ func TestManifestFromTrace(t *testing.T) {
 	}
 }
 
+// A trace that cannot be read costs the image's reuse, not the build: the
+// image dracut made ships, nothing is stored, and the next build traces again.
+func TestUnreadableTraceStoresNothing(t *testing.T) {
+	e := newTestEnv(t, bootable...)
+	e.runner.emptyTrace = true
+	rep := e.mustBuild()
+	if img := initramfsOf(t, e, rep.Commit); img == "" {
+		t.Error("the commit has an empty initramfs")
+	}
+	if n := storedInitramfs(t, e); n != 0 {
+		t.Errorf("%d initramfs images stored from an empty trace", n)
+	}
+	e.runner.emptyTrace = false
+	e.setPackages(append(bootable, "hello")...)
+	e.mustBuild()
+	if n := e.runner.count("strace"); n != 2 {
+		t.Errorf("dracut ran %d times: the second build had nothing to reuse and should trace again", n)
+	}
+	if n := storedInitramfs(t, e); n != 1 {
+		t.Errorf("%d initramfs images stored after a readable trace, want 1", n)
+	}
+}
+
+func storedInitramfs(t *testing.T, e *testEnv) int {
+	t.Helper()
+	s, _, err := Open(context.Background(), e.cfg, []string{"t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	entries, _ := s.idx.Entries()
+	n := 0
+	for _, en := range entries {
+		if en.Kind == StepInitramfs {
+			n++
+		}
+	}
+	return n
+}
+
 // DEBIAN_ATOMIC_INITRAMFS_CACHE=0: dracut runs untraced every time, nothing is stored.
 func TestInitramfsCacheOff(t *testing.T) {
 	e := newTestEnv(t, bootable...)
@@ -102,12 +142,7 @@ func TestInitramfsCacheOff(t *testing.T) {
 	if n, d := e.runner.count("strace"), e.runner.count("chroot"); n != 0 || !strings.Contains(strings.Join(e.runner.calls, "\n"), " dracut --force") {
 		t.Errorf("strace ran %d times (chroot %d): want dracut untraced", n, d)
 	}
-	s, _, _ := Open(context.Background(), e.cfg, []string{"t"})
-	defer s.Close()
-	entries, _ := s.idx.Entries()
-	for _, en := range entries {
-		if en.Kind == StepInitramfs {
-			t.Error("an initramfs was stored with the cache off")
-		}
+	if n := storedInitramfs(t, e); n != 0 {
+		t.Errorf("%d initramfs images stored with the cache off", n)
 	}
 }
