@@ -225,13 +225,7 @@ func BenchLayer(ctx context.Context, cfg build.Config, name, extra, dir string) 
 		return res, err
 	}
 	res.Cold = time.Since(start)
-	file := filepath.Join(vdir, name+".yaml")
-	body, _ := os.ReadFile(file)
-	text := strings.Replace(string(body), "packages:\n", "packages:\n  - "+extra+"\n", 1)
-	if text == string(body) {
-		return res, fmt.Errorf("%s has no packages: list to add %s to", file, extra)
-	}
-	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+	if err := variants.AddPackage(vdir, name, extra); err != nil {
 		return res, err
 	}
 	start = time.Now()

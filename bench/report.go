@@ -141,20 +141,6 @@ func copyDir(from, to string) {
 	}
 }
 
-// addPackage adds pkg to variant name's list in c's variants folder.
-func addPackage(c build.Config, name, pkg string) error {
-	p := filepath.Join(c.VariantsDir, name+".yaml")
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return err
-	}
-	s := strings.Replace(string(data), "packages:\n", "packages:\n  - "+pkg+"\n", 1)
-	if s == string(data) {
-		return fmt.Errorf("%s: no block list of packages to add %s to", p, pkg)
-	}
-	return os.WriteFile(p, []byte(s), 0o644)
-}
-
 // writeChild writes a small variant on base.
 func writeChild(c build.Config, name, base, pkg string) error {
 	return os.WriteFile(filepath.Join(c.VariantsDir, name+".yaml"),
@@ -226,7 +212,7 @@ func Report(ctx context.Context, cfg build.Config, opts Options) (Result, error)
 				return err
 			}
 			noop.Samples = append(noop.Samples, d)
-			if err := addPackage(c, b, opts.BaseExtra); err != nil {
+			if err := variants.AddPackage(c.VariantsDir, b, opts.BaseExtra); err != nil {
 				return err
 			}
 			start := time.Now()
@@ -402,7 +388,7 @@ func (r *runner) layered(res *Result, row func(name, baseline, goal string) *Row
 				_ = reps
 			}
 			seq.Samples = append(seq.Samples, time.Since(start))
-			if err := addPackage(c, o.Child, o.ChildExtra); err != nil {
+			if err := variants.AddPackage(c.VariantsDir, o.Child, o.ChildExtra); err != nil {
 				return err
 			}
 			d, reps, err := r.timed(c, o.Child)

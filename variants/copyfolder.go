@@ -1,9 +1,11 @@
 package variants
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // CopyFolder copies the regular files of a variants folder (variant files,
@@ -30,4 +32,20 @@ func CopyFolder(src, dst string, skip ...string) error {
 		}
 	}
 	return nil
+}
+
+// AddPackage puts pkg first in the block package list of variant name's
+// file in dir, keeping the rest of the file (comments, order) as it is:
+// benchmarks measure "after adding one package" on such a copy.
+func AddPackage(dir, name, pkg string) error {
+	file := filepath.Join(dir, name+".yaml")
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	text := strings.Replace(string(data), "packages:\n", "packages:\n  - "+pkg+"\n", 1)
+	if text == string(data) {
+		return fmt.Errorf("%s: no block list of packages (a line \"packages:\") to add %s to", file, pkg)
+	}
+	return os.WriteFile(file, []byte(text), 0o644)
 }
