@@ -193,7 +193,12 @@ type variantBuild struct {
 	freshLists bool
 }
 
-// Build runs the chain for v and returns what happened.
+// Build runs the chain for v and returns what happened. Its loop: plan
+// (keys and hits down to the first miss), report the new hits, then fetch
+// the first miss from the remote cache or run it and store its result;
+// repeat until the plan has no miss. While a result is stored the next step
+// already runs on an overlay (a speculation), and the next plan says
+// whether that work is kept (a miss) or dropped (a hit).
 func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, err error) {
 	start := time.Now()
 	b := &variantBuild{Session: s, v: v, tools: tools{}, work: filepath.Join(s.cfg.workDir(), v.Name)}
@@ -205,104 +210,141 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 			return rep, err
 		}
 	}
+	var spec *speculation
 	// The work tree never outlives the build: results live in the store.
 	defer func() {
+		if derr := spec.drop(); derr != nil && err == nil {
+			err = derr
+		}
 		if rerr := removeTree(b.work); rerr != nil && err == nil {
 			err = rerr
 		}
 		rep.Duration = time.Since(start)
 	}()
-
-	parent := ""
-	var pending *pendingStore
-	steps := chain(v)
-	for i, st := range steps {
-		if st.kind == StepCommit {
+	in, prevVersion := b.planInputs(ctx)
+	for {
+		pl := makePlan(in, indexView{s.idx, b.validStored})
+		for i := len(rep.Steps); i < len(pl.steps) && pl.steps[i].hit; i++ {
+			if err := b.reportHit(pl.steps[i], i, &spec, prevVersion, &rep, log); err != nil {
+				return rep, err
+			}
+		}
+		ps := pl.firstMiss()
+		if ps == nil {
+			return rep, nil
+		}
+		if at := len(pl.steps) - 1; at != len(rep.Steps) {
+			return rep, fmt.Errorf("variant %s: step %s was stored but the cache index does not return it (run `mage clean` if the cache is damaged)", v.Name, pl.steps[at].name())
+		}
+		b.keyDebug(*ps, log)
+		if ps.kind == StepCommit {
 			// The commit reuses the stored tree. Dropping the work tree first
 			// spares the output commit's sync from writing it to disk.
 			if err = removeTree(b.work); err != nil {
 				return rep, err
 			}
 			b.holds = ""
-			sr, err := b.commit(ctx, st, parent, log, &rep)
+			sr, err := b.commit(ctx, *ps, prevVersion, log, &rep)
 			rep.Steps = append(rep.Steps, sr)
 			if err != nil {
 				return rep, b.explain(err, sr.Name)
 			}
+			return rep, nil
+		}
+		r := &stepRun{st: ps.step, pre: ps.pre, sr: StepReport{Variant: v.Name, Step: ps.kind, Name: ps.name(), Key: ps.key}, start: time.Now()}
+		if b.fromRemote(ctx, r, log) {
+			if err := spec.drop(); err != nil {
+				return rep, err
+			}
+			spec = nil
+			rep.Steps = append(rep.Steps, r.sr)
 			continue
 		}
-		var r *stepRun
-		if pending != nil {
-			// The step's parent is still being stored: run the step on an
-			// overlay meanwhile, then look it up once its key is known. A
-			// hit (rare: the parent came out as stored before) drops the work.
-			log.Info().Str("step", st.name()).Msg(st.name() + ": running while the previous result is stored")
-			began := time.Now()
-			stop := b.progress(log, st.name(), began)
-			ovl, serr := b.onOverlay(ctx, st, nil)
-			stop()
-			perr := <-pending.done
-			rep.Steps = append(rep.Steps, pending.r.sr)
-			if perr != nil {
-				if ovl != nil {
-					perr = errors.Join(perr, ovl.drop())
-				}
-				return rep, b.explain(b.failed(pending.r.st.name(), perr), pending.r.sr.Name)
-			}
-			parent, b.holds, pending = pending.r.sr.Result, pending.r.sr.Result, nil
-			if serr != nil {
-				rep.Steps = append(rep.Steps, StepReport{Variant: v.Name, Step: st.kind, Name: st.name()})
-				return rep, b.explain(b.failed(st.name(), serr), st.name())
-			}
-			var hit bool
-			if r, hit = b.lookup(ctx, st, parent, log, "ran"); hit {
-				if ovl != nil {
-					if err := ovl.drop(); err != nil {
-						return rep, err
-					}
-				}
-				rep.Steps = append(rep.Steps, r.sr)
-				parent = r.sr.Result
-				continue
-			}
-			r.start = began
-			b.holds = ""
-			if serr = ovl.apply(); serr != nil {
-				rep.Steps = append(rep.Steps, r.sr)
-				return rep, b.explain(b.failed(r.sr.Name, serr), r.sr.Name)
-			}
-		} else {
-			var hit bool
-			if r, hit = b.lookup(ctx, st, parent, log, "running"); hit {
-				rep.Steps = append(rep.Steps, r.sr)
-				parent = r.sr.Result
-				continue
-			}
-			stop := b.progress(log, r.sr.Name, r.start)
-			err := b.execute(ctx, st, parent, log)
-			stop()
-			if err != nil {
-				rep.Steps = append(rep.Steps, r.sr)
-				return rep, b.explain(b.failed(r.sr.Name, err), r.sr.Name)
-			}
+		err := b.run(ctx, *ps, r, spec, log)
+		spec = nil
+		if err != nil {
+			rep.Steps = append(rep.Steps, r.sr)
+			return rep, b.explain(b.failed(r.sr.Name, err), r.sr.Name)
 		}
 		// Device nodes cannot be committed, and steps mount a fresh /dev
 		// anyway. Emptied here, before a next step's overlay sits on the tree.
 		if err := emptyDir(filepath.Join(b.tree, "dev")); err != nil {
 			return rep, err
 		}
-		if next := i + 1; next < len(steps) && steps[next].kind != StepCommit && b.useOverlays(ctx) {
-			pending = b.storeInBackground(ctx, r, log)
+		if next := len(rep.Steps) + 1; pl.chain[next].kind != StepCommit && b.useOverlays(ctx) {
+			if spec, err = b.storeWhileNextRuns(ctx, r, pl.chain[next], next, &rep, log); err != nil {
+				return rep, err
+			}
 			continue
 		}
-		err := b.storeResult(ctx, r, log)
+		err = b.storeResult(ctx, r, log)
 		rep.Steps = append(rep.Steps, r.sr)
 		if err != nil {
 			return rep, b.explain(err, r.sr.Name)
 		}
-		parent, b.holds = r.sr.Result, r.sr.Result
+		b.holds = r.sr.Result
 	}
-	return rep, nil
+}
+
+// planInputs reads what the plan needs besides the variant: the ref's
+// commit, the input key it was made from (when the commit is intact) and
+// its version, which the next commit's version follows.
+func (b *variantBuild) planInputs(ctx context.Context) (planInputs, string) {
+	in := planInputs{v: b.v, lock: b.lock, tools: b.tools}
+	cur, ok := b.out.RevParse(ctx, b.v.Ref)
+	if !ok {
+		return in, ""
+	}
+	meta := b.commitMeta(ctx, cur)
+	in.refCommit = cur
+	if b.out.VerifyCommit(cur, 0) == nil {
+		in.refKey = meta[MetaInputKey]
+	}
+	return in, meta[MetaVersion]
+}
+
+// reportHit adds the hit at chain index i to the report; a speculation of
+// that step is dropped (its parent came out as a result stored before).
+func (b *variantBuild) reportHit(ps plannedStep, i int, spec **speculation, prevVersion string, rep *Report, log logger) error {
+	b.keyDebug(ps, log)
+	if *spec != nil && (*spec).at == i {
+		if err := (*spec).drop(); err != nil {
+			return err
+		}
+		*spec = nil
+	}
+	rep.Steps = append(rep.Steps, StepReport{Variant: b.v.Name, Step: ps.kind, Name: ps.name(), Key: ps.key,
+		Cached: true, Result: ps.result, Size: ps.size})
+	if ps.kind == StepCommit {
+		rep.Commit, rep.Version = ps.result, prevVersion
+		log.Info().Str("step", StepCommit).Str("commit", ps.result).Str("version", prevVersion).Bool("cached", true).Msg("commit: up to date")
+		return nil
+	}
+	log.Info().Str("step", ps.name()).Str("key", ps.key.Short()).Bool("cached", true).Msg(ps.name() + ": cached")
+	return nil
+}
+
+// keyDebug prints a step's key inputs (DEBIAN_ATOMIC_KEYDEBUG).
+func (b *variantBuild) keyDebug(ps plannedStep, log logger) {
+	if os.Getenv("DEBIAN_ATOMIC_KEYDEBUG") != "" {
+		log.Info().Str("step", ps.name()).Str("key", string(ps.key)).Msg("preimage:\n" + ps.pre.String())
+	}
+}
+
+// run makes r's tree: it keeps a speculation of the step (which ran while
+// its parent was stored), or runs the step now.
+func (b *variantBuild) run(ctx context.Context, ps plannedStep, r *stepRun, spec *speculation, log logger) error {
+	r.sr.Reason = strings.Join(ps.why, "; ")
+	if spec != nil {
+		log.Info().Str("step", r.sr.Name).Str("key", ps.key.Short()).Bool("cached", false).Str("reason", r.sr.Reason).Msg(r.sr.Name + ": ran")
+		r.start = spec.began
+		b.holds = ""
+		return spec.ovl.apply()
+	}
+	log.Info().Str("step", r.sr.Name).Str("key", ps.key.Short()).Bool("cached", false).Str("reason", r.sr.Reason).Msg(r.sr.Name + ": running")
+	stop := b.progress(log, r.sr.Name, r.start)
+	defer stop()
+	return b.execute(ctx, ps, log)
 }
 
 // explain puts the disk-full message first when a full disk was the cause.
@@ -316,31 +358,6 @@ type stepRun struct {
 	pre   *cache.Preimage
 	sr    StepReport
 	start time.Time
-}
-
-// lookup finds a step's result in the cache, else in the remote cache. On a
-// miss it returns the run to execute, and logs the miss with the verb
-// running ("running", "ran").
-func (b *variantBuild) lookup(ctx context.Context, st step, parent string, log logger, running string) (*stepRun, bool) {
-	pre := preimage(st, b.v, parent, b.tools, b.lock)
-	key := pre.Sum()
-	name := st.name()
-	r := &stepRun{st: st, pre: pre, sr: StepReport{Variant: b.v.Name, Step: st.kind, Name: name, Key: key}, start: time.Now()}
-	if os.Getenv("DEBIAN_ATOMIC_KEYDEBUG") != "" {
-		log.Info().Str("step", name).Str("key", string(key)).Msg("preimage:\n" + pre.String())
-	}
-	e, ok, why := b.idx.Lookup(key, b.validStored)
-	if ok {
-		r.sr.Cached, r.sr.Result, r.sr.Size = true, e.Result, e.TreeSize
-		log.Info().Str("step", name).Str("key", key.Short()).Bool("cached", true).Msg(name + ": cached")
-		return r, true
-	}
-	if b.fromRemote(ctx, r, log) {
-		return r, true
-	}
-	r.sr.Reason = b.whyMiss(name, pre, why)
-	log.Info().Str("step", name).Str("key", key.Short()).Bool("cached", false).Str("reason", r.sr.Reason).Msg(name + ": " + running)
-	return r, false
 }
 
 // failed drops a half-made tree, so nothing can mistake it for a result.
@@ -385,16 +402,51 @@ func (b *variantBuild) storeResult(ctx context.Context, r *stepRun, log logger) 
 // Ctrl-C on a busy machine (at 2.5 s, a CI run took 5.03 s).
 var storeGrace = 1500 * time.Millisecond
 
-// pendingStore is a step's result being stored while the next step already
-// runs on an overlay over the same tree: on two cores, ostree's hashing and
-// copying overlaps apt or dracut.
-type pendingStore struct {
-	r    *stepRun
-	done chan error
+// speculation is the step after one being stored, run meanwhile on an
+// overlay over the same tree: on two cores, ostree's hashing and copying
+// overlaps apt or dracut. Its key is known once the store has ended.
+type speculation struct {
+	at    int // its index in the chain
+	ovl   *overlay
+	began time.Time
 }
 
-func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log logger) *pendingStore {
-	p := &pendingStore{r: r, done: make(chan error, 1)}
+// drop discards a speculation's work (nil: nothing to drop).
+func (s *speculation) drop() error {
+	if s == nil {
+		return nil
+	}
+	return s.ovl.drop()
+}
+
+// storeWhileNextRuns stores r's result in the background while next (at
+// chain index at) runs on an overlay, and adds r's report once stored.
+func (b *variantBuild) storeWhileNextRuns(ctx context.Context, r *stepRun, next step, at int, rep *Report, log logger) (*speculation, error) {
+	stored := b.storeInBackground(ctx, r, log)
+	log.Info().Str("step", next.name()).Msg(next.name() + ": running while the previous result is stored")
+	began := time.Now()
+	stop := b.progress(log, next.name(), began)
+	ovl, serr := b.onOverlay(ctx, next, nil)
+	stop()
+	perr := <-stored
+	rep.Steps = append(rep.Steps, r.sr)
+	if perr != nil {
+		if ovl != nil {
+			perr = errors.Join(perr, ovl.drop())
+		}
+		return nil, b.explain(b.failed(r.sr.Name, perr), r.sr.Name)
+	}
+	b.holds = r.sr.Result
+	if serr != nil {
+		rep.Steps = append(rep.Steps, StepReport{Variant: b.v.Name, Step: next.kind, Name: next.name()})
+		return nil, b.explain(b.failed(next.name(), serr), next.name())
+	}
+	return &speculation{at: at, ovl: ovl, began: began}, nil
+}
+
+// storeInBackground stores r's result; an interrupt gives it storeGrace.
+func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log logger) <-chan error {
+	done := make(chan error, 1)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	finished := make(chan struct{})
 	go func() {
@@ -411,9 +463,9 @@ func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log lo
 	go func() {
 		defer cancel()
 		defer close(finished)
-		p.done <- b.storeResult(sctx, r, log)
+		done <- b.storeResult(sctx, r, log)
 	}()
-	return p
+	return done
 }
 
 // lastOwner is whose history a step's key joins: an install step belongs to
@@ -435,24 +487,9 @@ func (b *variantBuild) validStored(e cache.Entry) error {
 	return err
 }
 
-// whyMiss explains a miss by comparing with the step's previous key.
-func (b *variantBuild) whyMiss(name string, pre *cache.Preimage, why string) string {
-	owner := b.v.Name
-	if strings.HasPrefix(name, StepInstall+":") {
-		owner = strings.TrimPrefix(name, StepInstall+":")
-	}
-	last, ok := b.idx.Last(owner, name)
-	if !ok || last.Key == pre.Sum() {
-		return why
-	}
-	if d := cache.Diff(last.Fields, pre.Fields()); len(d) > 0 {
-		return strings.Join(d, "; ")
-	}
-	return why
-}
-
 // execute makes sure the tree holds the step's starting point, then runs it.
-func (b *variantBuild) execute(ctx context.Context, st step, parent string, log logger) error {
+func (b *variantBuild) execute(ctx context.Context, ps plannedStep, log logger) error {
+	st := ps.step
 	if st.kind == StepBootstrap {
 		if err := removeTree(b.work); err != nil {
 			return err
@@ -467,9 +504,9 @@ func (b *variantBuild) execute(ctx context.Context, st step, parent string, log 
 		b.freshLists = true
 		return nil
 	}
-	from, only := parent, []string(nil)
+	from, only := ps.parent, []string(nil)
 	if st.kind == StepInstall {
-		from, only = b.incrementalBase(st, parent)
+		from, only = b.incrementalBase(ps)
 	}
 	if b.holds != from {
 		if err := b.restore(ctx, from, log, st.name()); err != nil {
@@ -546,8 +583,9 @@ func (b *variantBuild) restore(ctx context.Context, commit string, log logger, n
 // wanted. Then only the missing or changed packages are installed; with
 // versions from the lock, the result holds the same packages as a fresh
 // install. It returns the parent and nil when there is no such result.
-func (b *variantBuild) incrementalBase(st step, parent string) (string, []string) {
-	last, ok := b.idx.Last(st.layer.Name, st.name())
+func (b *variantBuild) incrementalBase(ps plannedStep) (string, []string) {
+	parent := ps.parent
+	last, ok := b.idx.Last(ps.layer.Name, ps.name())
 	if !ok {
 		return parent, nil
 	}
@@ -556,7 +594,7 @@ func (b *variantBuild) incrementalBase(st step, parent string) (string, []string
 		prev[f.Label] = f.Value
 	}
 	cur := map[string]string{}
-	for _, f := range preimage(st, b.v, parent, b.tools, b.lock).Fields() {
+	for _, f := range ps.pre.Fields() {
 		cur[f.Label] = f.Value
 	}
 	for _, same := range []string{"parent", "mirror", "sources", "recommends", "source-date-epoch"} {

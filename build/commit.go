@@ -23,27 +23,11 @@ const (
 )
 
 // commit points the variant's ref at a new commit over the stored
-// postprocess tree (its parent the ref's previous commit), unless
-// the ref's last commit was made from exactly the same inputs.
-func (b *variantBuild) commit(ctx context.Context, st step, parent string, log logger, rep *Report) (StepReport, error) {
-	v := b.v
-	pre := preimage(st, v, parent, b.tools, b.lock)
-	key := pre.Sum()
-	sr := StepReport{Variant: v.Name, Step: StepCommit, Name: StepCommit, Key: key}
-	prevVersion := ""
-	reason := "the ref " + v.Ref + " does not exist yet"
-	if cur, ok := b.out.RevParse(ctx, v.Ref); ok {
-		meta := b.commitMeta(ctx, cur)
-		prevVersion = meta[MetaVersion]
-		if meta[MetaInputKey] == string(key) && b.out.VerifyCommit(cur, 0) == nil {
-			sr.Cached, sr.Result = true, cur
-			rep.Commit, rep.Version = cur, prevVersion
-			log.Info().Str("step", StepCommit).Str("commit", cur).Str("version", prevVersion).Bool("cached", true).Msg("commit: up to date")
-			return sr, nil
-		}
-		reason = "inputs changed since " + short(cur)
-	}
-	sr.Reason = b.whyMiss(StepCommit, pre, reason)
+// postprocess tree (its parent the ref's previous commit); the plan found
+// that the ref's last commit was not made from exactly the same inputs.
+func (b *variantBuild) commit(ctx context.Context, ps plannedStep, prevVersion string, log logger, rep *Report) (StepReport, error) {
+	v, parent, key := b.v, ps.parent, ps.key
+	sr := StepReport{Variant: v.Name, Step: StepCommit, Name: StepCommit, Key: key, Reason: strings.Join(ps.why, "; ")}
 	log.Info().Str("step", StepCommit).Str("key", key.Short()).Bool("cached", false).Str("reason", sr.Reason).Msg("commit: running")
 	start := time.Now()
 
@@ -94,7 +78,7 @@ func (b *variantBuild) commit(ctx context.Context, st step, parent string, log l
 	}
 	sr.Result, sr.Duration = commit, time.Since(start)
 	rep.Commit, rep.Version, rep.NewCommit = commit, version, true
-	b.idx.Put(key, cacheEntryFor(StepCommit, v.Name, commit, sr.Duration), v.Name, StepCommit, pre.Fields())
+	b.idx.Put(key, cacheEntryFor(StepCommit, v.Name, commit, sr.Duration), v.Name, StepCommit, ps.pre.Fields())
 	log.Info().Str("step", StepCommit).Str("ref", v.Ref).Str("commit", commit).Str("version", version).
 		Int("packages", len(pkgs)).Dur("duration", sr.Duration).Msg("commit: done")
 	return sr, nil

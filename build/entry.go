@@ -158,11 +158,12 @@ func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
 			continue
 		}
 		st.Ref = v.Ref
+		refKey := ""
 		if out.Exists() {
 			if cur, ok := out.RevParse(ctx, v.Ref); ok {
 				st.Commit = cur
-				meta := readMeta(ctx, out, cur, MetaVersion, MetaRootTree)
-				st.Version, st.RootTree = meta[MetaVersion], meta[MetaRootTree]
+				meta := readMeta(ctx, out, cur, MetaVersion, MetaRootTree, MetaInputKey)
+				st.Version, st.RootTree, refKey = meta[MetaVersion], meta[MetaRootTree], meta[MetaInputKey]
 			}
 		}
 		if !lock.Fresh(v) {
@@ -195,50 +196,16 @@ func Status(ctx context.Context, cfg Config) ([]VariantStatus, error) {
 			all = append(all, st)
 			continue
 		}
-		parent := ""
-		for _, sp := range chain(v) {
-			pre := preimage(sp, v, parent, t, lock)
-			key := pre.Sum()
-			if sp.kind == StepCommit {
-				meta := map[string]string{}
-				if st.Commit != "" {
-					meta = readMeta(ctx, out, st.Commit, MetaInputKey)
-				}
-				if meta[MetaInputKey] == string(key) {
-					st.UpToDate = true
-					break
-				}
-				st.Rebuild, st.Why = sp.name(), explain(idx, lastOwner(sp, v), sp.name(), pre, "no commit on the ref yet")
-				break
-			}
-			var e cache.Entry
-			ok := false
-			if idx != nil {
-				e, ok, _ = idx.Lookup(key, func(e cache.Entry) error { return store.VerifyCommit(e.Result, e.Size) })
-			}
-			if !ok {
-				st.Rebuild, st.Why = sp.name(), explain(idx, lastOwner(sp, v), sp.name(), pre, "never built")
-				break
-			}
-			parent = e.Result
+		in := planInputs{v: v, lock: lock, tools: t, refCommit: st.Commit, refKey: refKey}
+		valid := func(e cache.Entry) error { return store.VerifyCommit(e.Result, e.Size) }
+		if miss := makePlan(in, indexView{idx, valid}).firstMiss(); miss != nil {
+			st.Rebuild, st.Why = miss.name(), miss.why
+		} else {
+			st.UpToDate = true
 		}
 		all = append(all, st)
 	}
 	return all, nil
-}
-
-func explain(idx *cache.Index, variant, step string, pre *cache.Preimage, none string) []string {
-	if idx == nil {
-		return []string{none}
-	}
-	last, ok := idx.Last(variant, step)
-	if !ok {
-		return []string{none}
-	}
-	if d := cache.Diff(last.Fields, pre.Fields()); len(d) > 0 {
-		return d
-	}
-	return []string{"cached result missing or damaged"}
 }
 
 // Clean removes what the builder made: mounts left behind, work trees, the
