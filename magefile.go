@@ -22,6 +22,7 @@ import (
 	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/desktopcheck"
 	"github.com/debian-atomic/builder/image"
+	"github.com/debian-atomic/builder/iso"
 	"github.com/debian-atomic/builder/publish"
 	"github.com/debian-atomic/builder/remotecache"
 	"github.com/debian-atomic/builder/testrun"
@@ -461,5 +462,29 @@ func BenchPipeline(ctx context.Context, base, extra1, extra2 string) error {
 		return err
 	}
 	fmt.Print(res.Text())
+	return nil
+}
+
+// Iso writes installer ISOs of variants under .cache/iso: hybrid (USB and optical), UEFI with Secure Boot.
+type Iso mg.Namespace
+
+// Minimal writes .cache/iso/minimal.iso, the installer of minimal's disk image (images/minimal.yaml); DEBIAN_ATOMIC_ISO_KARGS adds kernel arguments, e.g. debian-atomic.install.disk=/dev/vda for an unattended install.
+func (Iso) Minimal(ctx context.Context) error {
+	return writeISO(ctx, "minimal")
+}
+
+// Variant writes .cache/iso/NAME.iso, the installer of variant NAME's disk image (images/NAME.yaml), its live system built from variants/installer.yaml.
+func (Iso) Variant(ctx context.Context, name string) error {
+	return writeISO(ctx, name)
+}
+
+func writeISO(ctx context.Context, name string) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	m, err := iso.ForVariant(ctx, config(), imagesDir(), name, strings.Fields(os.Getenv("DEBIAN_ATOMIC_ISO_KARGS")))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: %.1f MiB (disk image %s, commit %.12s)\n", m.Path, float64(m.Bytes)/(1<<20), m.Image.Raw, m.Image.Commit)
 	return nil
 }

@@ -1,0 +1,129 @@
+package image
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Drives are what a boot of an installer needs beyond VMOptions: an ISO as
+// an optical drive and writable disks to install onto.
+type Drives struct {
+	CDROM string   // an ISO image attached as a CD-ROM drive (AHCI)
+	Disks []string // more writable raw disks (virtio), after VMOptions.Disk
+	// NoReboot makes a reboot of the guest end QEMU, as a power-off does.
+	NoReboot bool
+}
+
+func (d Drives) args() ([]string, error) {
+	var args []string
+	for _, p := range append([]string{d.CDROM}, d.Disks...) {
+		if p != "" && !monitorPathRE.MatchString(p) {
+			return nil, fmt.Errorf("drive %q: want an absolute path of letters, digits, '/', '.', '_', '-'", p)
+		}
+	}
+	if d.CDROM != "" {
+		args = append(args, "-drive", "file="+d.CDROM+",media=cdrom,readonly=on,format=raw")
+	}
+	for _, p := range d.Disks {
+		args = append(args, "-drive", "file="+p+",if=virtio,format=raw")
+	}
+	if d.NoReboot {
+		args = append(args, "-no-reboot")
+	}
+	return args, nil
+}
+
+// BootDrives is Boot with Drives added, and the same choice of KVM or TCG
+// (falling back to TCG where KVM fails early).
+func BootDrives(ctx context.Context, o VMOptions, d Drives) (*VM, error) {
+	extra, err := d.args()
+	if err != nil {
+		return nil, err
+	}
+	if o.MemoryMiB == 0 {
+		o.MemoryMiB = 2048
+	}
+	if err := o.checkScreen(); err != nil {
+		return nil, err
+	}
+	if len(o.Forwards) > 0 {
+		return nil, fmt.Errorf("BootDrives: guest forwards are not supported; use Boot")
+	}
+	if err := os.MkdirAll(o.Work, 0o755); err != nil {
+		return nil, err
+	}
+	vars, varsSrc := filepath.Join(o.Work, "OVMF_VARS.fd"), OVMFVars
+	if o.SecureBoot {
+		vars, varsSrc = filepath.Join(o.Work, "OVMF_VARS.ms.fd"), OVMFVarsMS
+	}
+	if _, err := os.Stat(vars); err != nil {
+		data, err := os.ReadFile(varsSrc)
+		if err != nil {
+			return nil, fmt.Errorf("UEFI firmware missing (install ovmf): %w", err)
+		}
+		if err := os.WriteFile(vars, data, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	accel := o.Accel
+	if accel == "" {
+		accel = ChooseAccel()
+	}
+	launch := func(accel string) (*VM, error) {
+		return startArgs(ctx, o, accel, append(qemuArgs(o, accel, vars), extra...))
+	}
+	vm, err := launch(accel)
+	if err != nil || accel != "kvm" || o.Accel != "" {
+		return vm, err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if vm.exited() || strings.Contains(vm.Output(), "KVM internal error") || strings.Contains(vm.Output(), "failed to initialize kvm") {
+			vm.Kill()
+			kvmBroken = true
+			return launch("tcg")
+		}
+		if strings.Contains(vm.Output(), "Linux version") {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return vm, nil
+}
+
+// startArgs is start with the QEMU command line given (vm.go's start makes
+// its own from VMOptions).
+func startArgs(ctx context.Context, o VMOptions, accel string, args []string) (*VM, error) {
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	vm := &VM{cmd: cmd, done: make(chan struct{}), Accel: accel}
+	var err error
+	if o.Stdin != nil {
+		cmd.Stdin = o.Stdin
+	} else if vm.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	w := io.Writer(&vmWriter{vm: vm})
+	if o.Echo != nil {
+		w = io.MultiWriter(w, o.Echo)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting QEMU (install qemu-system-x86): %w", err)
+	}
+	go func() {
+		vm.waitErr = cmd.Wait()
+		close(vm.done)
+	}()
+	return vm, nil
+}
+
+// Exited says whether QEMU has ended (the guest powered off).
+func (vm *VM) Exited() bool { return vm.exited() }
