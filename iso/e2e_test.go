@@ -1,0 +1,290 @@
+package iso
+
+import (
+	"bytes"
+	"context"
+	"debug/pe"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/image"
+	"github.com/debian-atomic/builder/iso/installer"
+	"github.com/debian-atomic/builder/ostreeops"
+	"github.com/debian-atomic/builder/variants"
+)
+
+// BootEnv turns on the end-to-end test: it builds minimal and the installer
+// variant cold, writes the ISO and boots it twice and the installed disk
+// twice under TCG (about 40 minutes on this 2-core machine: see README).
+const BootEnv = "DEBIAN_ATOMIC_ISO_BOOT"
+
+// cacheEnv keeps the test's builds in a folder of one's own between runs
+// (for working on the installer; the boots always start from blank disks).
+const cacheEnv = "DEBIAN_ATOMIC_ISO_TEST_CACHE"
+
+const (
+	bootTimeout = 15 * time.Minute
+	// Writing a 4 GiB image under TCG on a busy machine.
+	installTimeout = 20 * time.Minute
+)
+
+// TestE2EInstallerISO: the ISO of minimal, then (1) unattended from a
+// CD-ROM with debian-atomic.install.disk=/dev/vda onto a blank 20 GiB
+// disk, which is then booted alone: logged in, ostree admin status shows
+// minimal's commit, the root filled the disk; (2) the dialog driven over
+// the serial console, the ISO attached as a disk (a USB stick): choosing
+// the stick itself is refused (its filesystem is mounted), then the blank
+// disk is chosen, confirmed, installed and booted.
+func TestE2EInstallerISO(t *testing.T) {
+	if testing.Short() || os.Getenv("DEBIAN_ATOMIC_E2E") == "0" || os.Getenv("DEBIAN_ATOMIC_BOOT") == "0" {
+		t.Skip("boot tests skipped (-short, DEBIAN_ATOMIC_E2E=0 or DEBIAN_ATOMIC_BOOT=0)")
+	}
+	if os.Getenv(BootEnv) != "1" {
+		t.Skipf("the installer ISO's boot test is opt-in (%s=1): two cold builds, an ISO and four TCG boots take about 40 minutes", BootEnv)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("boot tests need root")
+	}
+	if _, err := os.Stat(image.OVMFCode); err != nil {
+		t.Skip("ovmf is not installed")
+	}
+	total := time.Now()
+	dir := os.Getenv(cacheEnv)
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	vdir := filepath.Join(dir, "variants")
+	os.MkdirAll(vdir, 0o755)
+	for _, f := range []string{"minimal.yaml", "installer.yaml", variants.LockFile} {
+		data, err := os.ReadFile(filepath.Join("..", "variants", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(vdir, f), data, 0o644)
+	}
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
+	cfg := build.DefaultConfig(dir, log)
+	cfg.VariantsDir, cfg.CacheDir, cfg.RepoDir = vdir, filepath.Join(dir, "cache"), filepath.Join(dir, "repo")
+	cfg.DebsDir = filepath.Join(os.TempDir(), "debian-atomic-e2e-debs")
+	ctx := context.Background()
+	if err := build.EnsureHost(ctx, cfg, append(HostRequirements, image.VMRequirements...)); err != nil {
+		t.Fatal(err)
+	}
+	img, err := image.ForVariant(ctx, cfg, "testdata/images", "minimal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err := build.Variants(ctx, cfg, []string{LiveVariant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := reps[0].Commit
+	built := time.Since(total)
+	st, _ := os.Stat(img.Raw)
+	s, err := Prepare(ctx, Options{Runner: cfg.Runner, Log: log, Repo: cfg.RepoDir, Variant: "minimal", LiveCommit: live, Image: img.Raw,
+		Info: installer.Image{Variant: "minimal", Commit: img.Commit, Bytes: st.Size()}, Work: filepath.Join(dir, "iso-work")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	interactive, err := s.Write(ctx, filepath.Join(dir, "minimal.iso"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auto, err := s.Write(ctx, filepath.Join(dir, "minimal-auto.iso"), []string{installer.ArgDisk + "=/dev/vda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("figures: builds and image %s; ISO %.1f MiB (dracut %s, squashfs %s, xorriso %s)", built.Round(time.Second),
+		float64(interactive.Bytes)/(1<<20), s.Dracut.Round(time.Second), s.Squashfs.Round(time.Second), interactive.Duration.Round(time.Second))
+	checkESP(t, cfg, auto.Path, live)
+
+	t.Run("unattended", func(t *testing.T) {
+		disk := blankDisk(t, dir, "disk-auto.raw")
+		start := time.Now()
+		con := consoleLog(t, "iso-unattended")
+		vm, err := image.BootDrives(ctx, image.VMOptions{Disk: disk, Work: filepath.Join(dir, "vm-auto"), Echo: con},
+			image.Drives{CDROM: auto.Path, NoReboot: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer vm.Kill()
+		if _, err := vm.Expect(regexp.MustCompile(`debian-atomic-install: installed minimal commit `+img.Commit[:12]+` onto /dev/vda`), installTimeout); err != nil {
+			t.Fatalf("%v (console in %s)", err, con.Name())
+		}
+		if err := vm.Wait(5 * time.Minute); err != nil {
+			t.Fatalf("%v (console in %s)", err, con.Name())
+		}
+		t.Logf("figures: unattended, ISO boot to installed and powered off: %s", time.Since(start).Round(time.Second))
+		bootInstalled(t, dir, disk, img.Commit, "auto", start)
+	})
+
+	t.Run("interactive", func(t *testing.T) {
+		disk := blankDisk(t, dir, "disk-dialog.raw")
+		start := time.Now()
+		con := consoleLog(t, "iso-dialog")
+		// The ISO as a read-only disk, as a USB stick: the hybrid GPT's ESP boots.
+		vm, err := image.BootDrives(ctx, image.VMOptions{Disk: disk, ExtraDisks: []string{interactive.Path}, Work: filepath.Join(dir, "vm-dialog"), Echo: con},
+			image.Drives{NoReboot: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer vm.Kill()
+		fail := func(err error) { t.Helper(); t.Fatalf("%v (console in %s)", err, con.Name()) }
+		list, err := vm.Expect(regexp.MustCompile(`Install to which disk\? Type its number`), installTimeout)
+		if err != nil {
+			fail(err)
+		}
+		number := func(dev string) string {
+			m := regexp.MustCompile(`(\d+)\) `+dev+` `).FindAllStringSubmatch(list, -1)
+			if m == nil {
+				fail(fmt.Errorf("%s is not in the disk list:\n%s", dev, list))
+			}
+			return m[len(m)-1][1]
+		}
+		vm.Send(number("/dev/vdb"))
+		if _, err := vm.Expect(regexp.MustCompile(`/dev/vdb holds mounted or active storage \(/dev/vdb1? is mounted on /run/initramfs/live`), time.Minute); err != nil {
+			fail(err)
+		}
+		vm.Send(number("/dev/vda"))
+		if _, err := vm.Expect(regexp.MustCompile(`Everything on /dev/vda \(20\.0 GiB, virtio disk\) will be erased`), time.Minute); err != nil {
+			fail(err)
+		}
+		vm.Send("yes")
+		if _, err := vm.Expect(regexp.MustCompile(`press Enter to restart`), installTimeout); err != nil {
+			fail(err)
+		}
+		vm.Send("")
+		if err := vm.Wait(5 * time.Minute); err != nil {
+			fail(err)
+		}
+		t.Logf("figures: dialog, ISO boot to installed and rebooted: %s", time.Since(start).Round(time.Second))
+		bootInstalled(t, dir, disk, img.Commit, "dialog", start)
+	})
+	t.Logf("figures: whole test %s", time.Since(total).Round(time.Second))
+}
+
+func blankDisk(t *testing.T, dir, name string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	os.Remove(p)
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(20 << 30); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(p) })
+	return p
+}
+
+// bootInstalled boots the installed disk alone, with fresh firmware
+// variables (no boot entry: the removable-media path), logs in and checks
+// the deployment and the root's size.
+func bootInstalled(t *testing.T, dir, disk, commit, name string, since time.Time) {
+	t.Helper()
+	con := consoleLog(t, "iso-installed-"+name)
+	os.RemoveAll(filepath.Join(dir, "vm-installed-"+name))
+	start := time.Now()
+	vm, err := image.Boot(context.Background(), image.VMOptions{Disk: disk, Work: filepath.Join(dir, "vm-installed-"+name), Echo: con})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Kill()
+	sh, err := image.Login(vm, "tester", "tester", bootTimeout)
+	if err != nil {
+		t.Fatalf("%v (console in %s)", err, con.Name())
+	}
+	t.Logf("figures: installed disk boot to login %s; ISO boot to a logged-in installed machine %s", time.Since(start).Round(time.Second), time.Since(since).Round(time.Second))
+	if err := sh.Sudo("tester"); err != nil {
+		t.Fatal(err)
+	}
+	out, code, err := sh.Run("ostree admin status", 5*time.Minute)
+	if err != nil || code != 0 || !regexp.MustCompile(`(?m)^\* \S+ `+commit+`\.0`).MatchString(out) {
+		t.Fatalf("ostree admin status (exit %d, %v) does not show %s booted:\n%s", code, err, commit, out)
+	}
+	out, code, err = sh.Run("df -B1 --output=size /sysroot | tail -n 1", time.Minute)
+	size, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64)
+	if err != nil || code != 0 || size < 19<<30 {
+		t.Fatalf("the root did not grow to the 20 GiB disk: %q bytes (exit %d, %v)", out, code, err)
+	}
+	t.Logf("root filesystem %.1f GiB", float64(size)/(1<<30))
+	vm.Send("systemctl poweroff")
+	vm.Wait(5 * time.Minute)
+}
+
+// checkESP reads the ISO's EFI partition (the El Torito image) and checks it
+// carries the live commit's signed shim and signed CD GRUB, byte for byte,
+// each with an Authenticode signature.
+func checkESP(t *testing.T, cfg build.Config, isoPath, live string) {
+	t.Helper()
+	out, err := exec.Command("sfdisk", "--json", isoPath).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table struct {
+		Partitiontable struct {
+			Partitions []struct {
+				Start int64
+				Type  string
+			}
+		}
+	}
+	if err := json.Unmarshal(out, &table); err != nil {
+		t.Fatal(err)
+	}
+	var offset int64 = -1
+	for _, p := range table.Partitiontable.Partitions {
+		if p.Type == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B" {
+			offset = p.Start * 512
+		}
+	}
+	if offset < 0 {
+		t.Fatalf("the ISO's partition table has no EFI system partition:\n%s", out)
+	}
+	repo := ostreeops.Repo{Path: cfg.RepoDir, Runner: run.Exec{}}
+	for _, f := range ESPFiles[:2] {
+		got, err := exec.Command("mtype", "-i", fmt.Sprintf("%s@@%d", isoPath, offset), "::/"+f.Dst).Output()
+		if err != nil {
+			t.Fatalf("reading %s from the ISO's ESP: %v", f.Dst, err)
+		}
+		want, err := repo.Cat(context.Background(), live, "/"+f.Src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("the ISO's %s is not the live commit's %s", f.Dst, f.Src)
+		}
+		pf, err := pe.NewFile(bytes.NewReader(got))
+		if err != nil {
+			t.Fatalf("%s: %v", f.Dst, err)
+		}
+		oh, ok := pf.OptionalHeader.(*pe.OptionalHeader64)
+		if !ok || oh.DataDirectory[pe.IMAGE_DIRECTORY_ENTRY_SECURITY].Size == 0 {
+			t.Errorf("%s carries no Authenticode signature", f.Dst)
+		}
+	}
+}
+
+func consoleLog(t *testing.T, name string) *os.File {
+	f, err := os.Create(filepath.Join(os.TempDir(), "debian-atomic-"+name+".console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
