@@ -37,6 +37,8 @@ var Requirements = []build.Requirement{
 	{Name: "sfdisk", Package: "fdisk"},
 	{Name: "grub-mkimage", Package: "grub-common"},
 	{Name: "/usr/lib/grub/x86_64-efi/linux.mod", Package: "grub-efi-amd64-bin"},
+	{Name: "xorriso", Package: "xorriso"},           // the installer ISO (iso/)
+	{Name: "mksquashfs", Package: "squashfs-tools"}, // the ISO's live system
 }
 
 // Skip is one skipped test and the message it gave.
