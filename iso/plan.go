@@ -158,7 +158,8 @@ WantedBy=multi-user.target
 var Consoles = []string{"tty1", "ttyS0"}
 
 // LiveLinks are symbolic links the live tree gets in /etc/systemd/system:
-// the installer's instances enabled, the consoles' gettys masked.
+// the installer's instances enabled, the consoles' gettys and
+// systemd-firstboot masked.
 func LiveLinks() map[string]string {
 	links := map[string]string{}
 	for _, c := range Consoles {
@@ -166,6 +167,9 @@ func LiveLinks() map[string]string {
 	}
 	links["getty@tty1.service"] = "/dev/null"
 	links["serial-getty@ttyS0.service"] = "/dev/null"
+	// It would prompt on the console the installer runs on (an empty
+	// machine-id is a first boot).
+	links["systemd-firstboot.service"] = "/dev/null"
 	return links
 }
 

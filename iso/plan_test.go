@@ -57,7 +57,7 @@ func TestPlanPieces(t *testing.T) {
 	}
 	links := LiveLinks()
 	if links["multi-user.target.wants/debian-atomic-installer@ttyS0.service"] != "../debian-atomic-installer@.service" ||
-		links["multi-user.target.wants/debian-atomic-installer@tty1.service"] == "" || links["getty@tty1.service"] != "/dev/null" {
+		links["multi-user.target.wants/debian-atomic-installer@tty1.service"] == "" || links["getty@tty1.service"] != "/dev/null" || links["systemd-firstboot.service"] != "/dev/null" {
 		t.Errorf("links %v", links)
 	}
 	if ESPKiB(3<<20) != 4096 || ESPKiB(0) != 1024 {
