@@ -59,6 +59,9 @@ func Prepare(ctx context.Context, o Options) (s *Staging, err error) {
 	if o.SourceDir == "" {
 		_, file, _, _ := runtime.Caller(0)
 		o.SourceDir = filepath.Dir(filepath.Dir(file))
+		if !filepath.IsAbs(file) { // built with -trimpath: run from the project
+			o.SourceDir, _ = os.Getwd()
+		}
 	}
 	if err := os.RemoveAll(o.Work); err != nil {
 		return nil, err
