@@ -118,10 +118,28 @@ func ListDisks(sysBlock string, mounts []Mount, swaps []string) ([]Disk, error) 
 				holders = append(holders, holderNames(filepath.Join(dir, s.Name()))...)
 			}
 		}
+		// One line per mounted partition: where it is mounted first, and
+		// how many more mount points it has (bind mounts multiply them).
+		first, more := map[string]string{}, map[string]int{}
+		var order []string
 		for _, m := range mounts {
-			if p, ok := parts[m.Dev]; ok {
-				d.InUse = append(d.InUse, fmt.Sprintf("/dev/%s is mounted on %s", p, m.Target))
+			p, ok := parts[m.Dev]
+			if !ok {
+				continue
 			}
+			if _, seen := first[p]; seen {
+				more[p]++
+				continue
+			}
+			first[p] = m.Target
+			order = append(order, p)
+		}
+		for _, p := range order {
+			line := fmt.Sprintf("/dev/%s is mounted on %s", p, first[p])
+			if more[p] > 0 {
+				line += fmt.Sprintf(" (and %d more)", more[p])
+			}
+			d.InUse = append(d.InUse, line)
 		}
 		for _, s := range swaps {
 			for _, p := range parts {
@@ -161,7 +179,11 @@ func holderNames(dir string) []string {
 
 // model names the disk as its vendor and model, else by its bus.
 func model(dir string) string {
-	m := strings.TrimSpace(readTrim(dir, "device", "vendor") + " " + readTrim(dir, "device", "model"))
+	vendor, mdl := readTrim(dir, "device", "vendor"), readTrim(dir, "device", "model")
+	if strings.HasPrefix(vendor, "0x") { // a PCI vendor number (virtio's 0x1af4), not a name
+		vendor = ""
+	}
+	m := strings.TrimSpace(vendor + " " + mdl)
 	if m != "" {
 		return strings.Join(strings.Fields(m), " ")
 	}

@@ -26,6 +26,7 @@ func fakeSys(t *testing.T) string {
 	put("vda/dev", "252:0")
 	put("vda/size", "41943040") // 20 GiB
 	put("vda/removable", "0")
+	put("vda/device/vendor", "0x1af4")
 	put("sda/dev", "8:0")
 	put("sda/size", "31260672")
 	put("sda/removable", "1")
@@ -53,7 +54,7 @@ func fakeSys(t *testing.T) string {
 }
 
 const mountinfo = `22 1 0:21 / / rw,relatime shared:1 - overlay LiveOS_rootfs rw,lowerdir=/run/rootfsbase
-30 22 8:1 / /run/initramfs/live ro,relatime shared:2 - iso9660 /dev/sda1 ro
+29 22 8:1 / /run/initramfs/live ro,relatime shared:2 - iso9660 /dev/sda1 ro
 31 22 0:5 / /dev rw,nosuid shared:3 - devtmpfs devtmpfs rw
 32 22 8:1 / /mnt/my\040stick ro,relatime shared:2 - iso9660 /dev/sda1 ro
 `
@@ -86,7 +87,7 @@ func TestListDisks(t *testing.T) {
 	if sda.Model != "SanDisk Ultra Fit" || !sda.Removable {
 		t.Errorf("sda: %+v", sda)
 	}
-	if got := strings.Join(sda.InUse, "|"); got != "/dev/sda1 is mounted on /mnt/my stick|/dev/sda1 is mounted on /run/initramfs/live" {
+	if got := strings.Join(sda.InUse, "|"); got != "/dev/sda1 is mounted on /run/initramfs/live (and 1 more)" {
 		t.Errorf("sda in use: %q", got)
 	}
 	if got := strings.Join(byName["nvme0n1"].InUse, "|"); !strings.Contains(got, "/dev/dm-0") {
@@ -133,7 +134,7 @@ func TestChooseDialog(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		"  4) /dev/vda         20.0 GiB  virtio disk\n",
-		"  2) /dev/sda         14.9 GiB  SanDisk Ultra Fit  (removable)  (in use: /dev/sda1 is mounted on /mnt/my stick; /dev/sda1 is mounted on /run/initramfs/live)\n",
+		"  2) /dev/sda         14.9 GiB  SanDisk Ultra Fit  (removable)  (in use: /dev/sda1 is mounted on /run/initramfs/live (and 1 more))\n",
 		`"9" is not one of the numbers 1-4.`,
 		"/dev/sda holds mounted or active storage",
 		"Everything on /dev/vda (20.0 GiB, virtio disk) will be erased.",
