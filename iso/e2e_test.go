@@ -34,6 +34,9 @@ const BootEnv = "DEBIAN_ATOMIC_ISO_BOOT"
 // (for working on the installer; the boots always start from blank disks).
 const cacheEnv = "DEBIAN_ATOMIC_ISO_TEST_CACHE"
 
+// reuseEnv (with cacheEnv) boots the ISOs the last run left there.
+const reuseEnv = "DEBIAN_ATOMIC_ISO_TEST_REUSE"
+
 const (
 	bootTimeout = 15 * time.Minute
 	// Writing a 4 GiB image under TCG on a busy machine.
@@ -82,34 +85,19 @@ func TestE2EInstallerISO(t *testing.T) {
 	if err := build.EnsureHost(ctx, cfg, append(HostRequirements, image.VMRequirements...)); err != nil {
 		t.Fatal(err)
 	}
-	img, err := image.ForVariant(ctx, cfg, "testdata/images", "minimal")
-	if err != nil {
-		t.Fatal(err)
+	var commit, live string
+	interactive, auto := Result{Path: filepath.Join(dir, "minimal.iso")}, Result{Path: filepath.Join(dir, "minimal-auto.iso")}
+	if os.Getenv(cacheEnv) != "" && os.Getenv(reuseEnv) == "1" && exists(interactive.Path) && exists(auto.Path) {
+		// Working on the boots: the ISOs of the last run, their commits from the refs.
+		repo := ostreeops.Repo{Path: cfg.RepoDir, Runner: cfg.Runner}
+		commit, _ = repo.RevParse(ctx, "debian/13/x86_64/minimal")
+		live, _ = repo.RevParse(ctx, "debian/13/x86_64/installer")
+		t.Logf("reusing %s and %s", interactive.Path, auto.Path)
+	} else {
+		commit, live = makeISOs(t, ctx, cfg, dir, &interactive, &auto, total)
 	}
-	reps, err := build.Variants(ctx, cfg, []string{LiveVariant})
-	if err != nil {
-		t.Fatal(err)
-	}
-	live := reps[0].Commit
-	built := time.Since(total)
-	st, _ := os.Stat(img.Raw)
-	s, err := Prepare(ctx, Options{Runner: cfg.Runner, Log: log, Repo: cfg.RepoDir, Variant: "minimal", LiveCommit: live, Image: img.Raw,
-		Info: installer.Image{Variant: "minimal", Commit: img.Commit, Bytes: st.Size()}, Work: filepath.Join(dir, "iso-work")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	interactive, err := s.Write(ctx, filepath.Join(dir, "minimal.iso"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	auto, err := s.Write(ctx, filepath.Join(dir, "minimal-auto.iso"), []string{installer.ArgDisk + "=/dev/vda"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("figures: builds and image %s; ISO %.1f MiB (dracut %s, squashfs %s, xorriso %s)", built.Round(time.Second),
-		float64(interactive.Bytes)/(1<<20), s.Dracut.Round(time.Second), s.Squashfs.Round(time.Second), interactive.Duration.Round(time.Second))
 	checkESP(t, cfg, auto.Path, live)
+	img := struct{ Commit string }{commit}
 
 	t.Run("unattended", func(t *testing.T) {
 		disk := blankDisk(t, dir, "disk-auto.raw")
@@ -287,4 +275,44 @@ func consoleLog(t *testing.T, name string) *os.File {
 	}
 	t.Cleanup(func() { f.Close() })
 	return f
+}
+
+// makeISOs builds minimal's image and the installer variant, and writes the
+// dialog's ISO and the unattended one from one staging folder.
+func makeISOs(t *testing.T, ctx context.Context, cfg build.Config, dir string, interactive, auto *Result, total time.Time) (commit, live string) {
+	t.Helper()
+	log := cfg.Log
+	img, err := image.ForVariant(ctx, cfg, "testdata/images", "minimal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err := build.Variants(ctx, cfg, []string{LiveVariant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live = reps[0].Commit
+	built := time.Since(total)
+	st, _ := os.Stat(img.Raw)
+	s, err := Prepare(ctx, Options{Runner: cfg.Runner, Log: log, Repo: cfg.RepoDir, Variant: "minimal", LiveCommit: live, Image: img.Raw,
+		Info: installer.Image{Variant: "minimal", Commit: img.Commit, Bytes: st.Size()}, Work: filepath.Join(dir, "iso-work")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	*interactive, err = s.Write(ctx, interactive.Path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	*auto, err = s.Write(ctx, auto.Path, []string{installer.ArgDisk + "=/dev/vda"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("figures: builds and image %s; ISO %.1f MiB (dracut %s, squashfs %s, xorriso %s)", built.Round(time.Second),
+		float64(interactive.Bytes)/(1<<20), s.Dracut.Round(time.Second), s.Squashfs.Round(time.Second), interactive.Duration.Round(time.Second))
+	return img.Commit, live
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
