@@ -21,12 +21,13 @@ import (
 // second build is needed) boots, and a rollback boots the first one again.
 // The upgrade over HTTP is TestE2EBootUpgradeRollback's (ext4); what
 // differs on btrfs is the filesystem GRUB, the initramfs and growfs read.
-// Cost: a minimal build, an image, three boots (estimated 15-20 minutes
-// here; not yet run to the end), so it is opt-in: DEBIAN_ATOMIC_BTRFS_BOOT=1.
+// It is also CI's Secure Boot boot. Cost: a minimal build, an image, three
+// boots: 9m55s here on an idle machine (first boot to a shell 1m19s);
+// DEBIAN_ATOMIC_BTRFS_BOOT=0 skips it.
 func TestE2EBtrfsBootDeployRollback(t *testing.T) {
 	e2e(t)
-	if os.Getenv("DEBIAN_ATOMIC_BTRFS_BOOT") != "1" {
-		t.Skip("the btrfs boot test is opt-in: DEBIAN_ATOMIC_BTRFS_BOOT=1")
+	if os.Getenv("DEBIAN_ATOMIC_BTRFS_BOOT") == "0" {
+		t.Skip("the btrfs boot test is skipped: DEBIAN_ATOMIC_BTRFS_BOOT=0")
 	}
 	if _, err := os.Stat(OVMFCodeSecure); err != nil {
 		t.Skip("ovmf is not installed")
