@@ -21,13 +21,15 @@ import (
 // second build is needed) boots, and a rollback boots the first one again.
 // The upgrade over HTTP is TestE2EBootUpgradeRollback's (ext4); what
 // differs on btrfs is the filesystem GRUB, the initramfs and growfs read.
-// It is also CI's Secure Boot boot. Cost: a minimal build, an image, three
-// boots: 9m55s here on an idle machine (first boot to a shell 1m19s);
-// DEBIAN_ATOMIC_BTRFS_BOOT=0 skips it.
+// Cost: a minimal build, an image, three boots under Secure Boot: 9m55s
+// on an idle machine (first boot to a shell 1m19s), 15m56s in a CI run.
+// Opt-in (DEBIAN_ATOMIC_BTRFS_BOOT=1): beside the installer ISO's test in
+// that CI run, the ext4 test's upgraded boot was starved (no login in 15
+// minutes, guest soft lockups), so CI keeps one QEMU lane.
 func TestE2EBtrfsBootDeployRollback(t *testing.T) {
 	e2e(t)
-	if os.Getenv("DEBIAN_ATOMIC_BTRFS_BOOT") == "0" {
-		t.Skip("the btrfs boot test is skipped: DEBIAN_ATOMIC_BTRFS_BOOT=0")
+	if os.Getenv("DEBIAN_ATOMIC_BTRFS_BOOT") != "1" {
+		t.Skip("the btrfs boot test is opt-in: DEBIAN_ATOMIC_BTRFS_BOOT=1 (a build and three Secure Boot boots, 10-16 minutes)")
 	}
 	if _, err := os.Stat(OVMFCodeSecure); err != nil {
 		t.Skip("ovmf is not installed")

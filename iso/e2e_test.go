@@ -56,6 +56,12 @@ func TestE2EInstallerISO(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("boot tests need root")
 	}
+	// Opt-in: in CI its build, mksquashfs and boots beside the image
+	// package's boots starved the upgraded-deployment boot there (guest soft
+	// lockups, no login in 15 minutes); it passed in that run, in 16 min.
+	if os.Getenv(BootEnv) != "1" {
+		t.Skipf("the installer ISO test is opt-in (%s=1: builds, an ISO and four TCG boots, 16 minutes in CI without the dialog)", BootEnv)
+	}
 	if _, err := os.Stat(image.OVMFCode); err != nil {
 		t.Skip("ovmf is not installed")
 	}
@@ -116,9 +122,6 @@ func TestE2EInstallerISO(t *testing.T) {
 	})
 
 	t.Run("interactive", func(t *testing.T) {
-		if os.Getenv(BootEnv) != "1" {
-			t.Skipf("the dialog's boots are opt-in (%s=1: two more TCG boots, about 5.5 minutes idle, more in CI)", BootEnv)
-		}
 		disk := blankDisk(t, dir, "disk-dialog.raw")
 		start := time.Now()
 		con := consoleLog(t, "iso-dialog")
