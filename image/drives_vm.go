@@ -98,8 +98,8 @@ func BootDrives(ctx context.Context, o VMOptions, d Drives) (*VM, error) {
 	return vm, nil
 }
 
-// startArgs is start with the QEMU command line given (vm.go's start makes
-// its own from VMOptions).
+// startArgs starts QEMU with the command line given (vm.go's start makes
+// one from VMOptions; BootDrives its own).
 func startArgs(ctx context.Context, o VMOptions, accel string, args []string) (*VM, error) {
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -231,29 +231,7 @@ func Boot(ctx context.Context, o VMOptions) (*VM, error) {
 }
 
 func start(ctx context.Context, o VMOptions, accel, vars string) (*VM, error) {
-	args := qemuArgs(o, accel, vars)
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	vm := &VM{cmd: cmd, done: make(chan struct{}), Accel: accel}
-	var err error
-	if o.Stdin != nil {
-		cmd.Stdin = o.Stdin
-	} else if vm.stdin, err = cmd.StdinPipe(); err != nil {
-		return nil, err
-	}
-	w := io.Writer(&vmWriter{vm: vm})
-	if o.Echo != nil {
-		w = io.MultiWriter(w, o.Echo)
-	}
-	cmd.Stdout, cmd.Stderr = w, w
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting QEMU (install qemu-system-x86): %w", err)
-	}
-	go func() {
-		vm.waitErr = cmd.Wait()
-		close(vm.done)
-	}()
-	return vm, nil
+	return startArgs(ctx, o, accel, qemuArgs(o, accel, vars))
 }
 
 type vmWriter struct{ vm *VM }
