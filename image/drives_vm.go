@@ -4,12 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
-	"time"
 )
 
 // Drives are what a boot of an installer needs beyond VMOptions: an ISO as
@@ -47,59 +43,13 @@ func BootDrives(ctx context.Context, o VMOptions, d Drives) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.MemoryMiB == 0 {
-		o.MemoryMiB = 2048
-	}
-	if err := o.checkScreen(); err != nil {
-		return nil, err
-	}
 	if len(o.Forwards) > 0 {
 		return nil, fmt.Errorf("BootDrives: guest forwards are not supported; use Boot")
 	}
-	if err := os.MkdirAll(o.Work, 0o755); err != nil {
-		return nil, err
-	}
-	vars, varsSrc := filepath.Join(o.Work, "OVMF_VARS.fd"), OVMFVars
-	if o.SecureBoot {
-		vars, varsSrc = filepath.Join(o.Work, "OVMF_VARS.ms.fd"), OVMFVarsMS
-	}
-	if _, err := os.Stat(vars); err != nil {
-		data, err := os.ReadFile(varsSrc)
-		if err != nil {
-			return nil, fmt.Errorf("UEFI firmware missing (install ovmf): %w", err)
-		}
-		if err := os.WriteFile(vars, data, 0o644); err != nil {
-			return nil, err
-		}
-	}
-	accel := o.Accel
-	if accel == "" {
-		accel = ChooseAccel()
-	}
-	launch := func(accel string) (*VM, error) {
-		return startArgs(ctx, o, accel, append(qemuArgs(o, accel, vars), extra...))
-	}
-	vm, err := launch(accel)
-	if err != nil || accel != "kvm" || o.Accel != "" {
-		return vm, err
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if vm.exited() || strings.Contains(vm.Output(), "KVM internal error") || strings.Contains(vm.Output(), "failed to initialize kvm") {
-			vm.Kill()
-			kvmBroken = true
-			return launch("tcg")
-		}
-		if strings.Contains(vm.Output(), "Linux version") {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	return vm, nil
+	return boot(ctx, o, extra)
 }
 
-// startArgs starts QEMU with the command line given (vm.go's start makes
-// one from VMOptions; BootDrives its own).
+// startArgs starts QEMU with the command line boot made.
 func startArgs(ctx context.Context, o VMOptions, accel string, args []string) (*VM, error) {
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -171,7 +171,10 @@ func diskFormat(p string) string {
 // Boot starts the VM. With Accel empty it tries KVM first and falls back to
 // TCG when QEMU reports a KVM failure (as on machines where /dev/kvm exists
 // but dies with "KVM internal error") or exits at once.
-func Boot(ctx context.Context, o VMOptions) (*VM, error) {
+func Boot(ctx context.Context, o VMOptions) (*VM, error) { return boot(ctx, o, nil) }
+
+// boot is Boot with extra QEMU arguments (BootDrives' CD-ROM and disks).
+func boot(ctx context.Context, o VMOptions, extra []string) (*VM, error) {
 	if o.MemoryMiB == 0 {
 		o.MemoryMiB = 2048
 	}
@@ -210,7 +213,10 @@ func Boot(ctx context.Context, o VMOptions) (*VM, error) {
 	if accel == "" {
 		accel = ChooseAccel()
 	}
-	vm, err := start(ctx, o, accel, vars)
+	start := func(accel string) (*VM, error) {
+		return startArgs(ctx, o, accel, append(qemuArgs(o, accel, vars), extra...))
+	}
+	vm, err := start(accel)
 	if err != nil || accel != "kvm" || o.Accel != "" {
 		return vm, err
 	}
@@ -220,7 +226,7 @@ func Boot(ctx context.Context, o VMOptions) (*VM, error) {
 		if vm.exited() || strings.Contains(vm.Output(), "KVM internal error") || strings.Contains(vm.Output(), "failed to initialize kvm") {
 			vm.Kill()
 			kvmBroken = true
-			return start(ctx, o, "tcg", vars)
+			return start("tcg")
 		}
 		if strings.Contains(vm.Output(), "Linux version") {
 			break
@@ -228,10 +234,6 @@ func Boot(ctx context.Context, o VMOptions) (*VM, error) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return vm, nil
-}
-
-func start(ctx context.Context, o VMOptions, accel, vars string) (*VM, error) {
-	return startArgs(ctx, o, accel, qemuArgs(o, accel, vars))
 }
 
 type vmWriter struct{ vm *VM }
