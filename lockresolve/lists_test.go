@@ -1,10 +1,13 @@
 package lockresolve
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -57,24 +60,92 @@ func TestListsIndexAndPockets(t *testing.T) {
 }
 
 // A layer's base status is made from the lists once; the next re-lock on
-// the same lists reads it back without the lists.
+// the same lists finds it without the lists, at the same path (apt's cache
+// beside it stays valid while the file is not rewritten). New lists make it
+// afresh and drop the old lists' statuses.
 func TestStatusIsKeptForUnchangedLists(t *testing.T) {
 	root := t.TempDir()
 	dir := listsDir(t, root)
 	r := &Resolver{dir: root, log: zerolog.Nop(), origins: map[string]origin{}}
 	os.WriteFile(r.stampFile(), []byte("stamp 1\n"), 0o644)
-	first, err := r.statusFor([]string{"a 1 amd64"})
-	if err != nil || !strings.Contains(string(first), "Depends: b") {
-		t.Fatalf("%q %v", first, err)
+	path, err := r.statusFor([]string{"a 1 amd64"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	os.RemoveAll(dir)
-	r.all = nil
-	if again, err := r.statusFor([]string{"a 1 amd64"}); err != nil || string(again) != string(first) {
-		t.Errorf("kept status: %q %v", again, err)
+	first, _ := os.ReadFile(path)
+	if !strings.Contains(string(first), "Depends: b") {
+		t.Fatalf("%q", first)
+	}
+	info, _ := os.Stat(path)
+	os.WriteFile(path+cacheSuffix, []byte("apt's cache"), 0o644)
+	os.Rename(dir, dir+".away")
+	again, err := r.statusFor([]string{"a 1 amd64"})
+	if err != nil || again != path {
+		t.Fatalf("kept status: %q %v", again, err)
+	}
+	if info2, _ := os.Stat(path); !info2.ModTime().Equal(info.ModTime()) {
+		t.Error("the kept status was rewritten: apt would rebuild its cache")
 	}
 	// New lists (another stamp): made afresh, and here the lists are gone.
 	os.WriteFile(r.stampFile(), []byte("stamp 2\n"), 0o644)
 	if _, err := r.statusFor([]string{"a 1 amd64"}); err == nil {
 		t.Error("a status for new lists came from the old ones")
 	}
+	os.Rename(dir+".away", dir)
+	if _, err := r.statusFor([]string{"a 1 amd64"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("the old lists' status is still kept: %v", err)
+	}
+	if _, err := os.Stat(path + cacheSuffix); !os.IsNotExist(err) {
+		t.Errorf("the old lists' apt cache is still kept: %v", err)
+	}
+}
+
+// Pruning keeps, for the current lists, the keptBases-1 bases used last
+// (a re-use touches the cache, so an old status with a recent cache
+// stays), making room for the one being added, and drops other lists'.
+func TestKeptStatusesArePruned(t *testing.T) {
+	dir := t.TempDir()
+	cur := filepath.Join(dir, "current")
+	os.MkdirAll(cur, 0o755)
+	os.MkdirAll(filepath.Join(dir, "older"), 0o755)
+	base := time.Now().Add(-time.Hour)
+	n := keptBases + 2
+	for i := 0; i < n; i++ {
+		p := filepath.Join(cur, fmt.Sprintf("s%d", i))
+		os.WriteFile(p, nil, 0o644)
+		os.WriteFile(p+cacheSuffix, nil, 0o644)
+		at := base.Add(time.Duration(i) * time.Minute)
+		os.Chtimes(p, at, at)
+		os.Chtimes(p+cacheSuffix, at, at)
+	}
+	// s0 is the oldest status, but its cache was used a moment ago.
+	os.Chtimes(filepath.Join(cur, "s0"+cacheSuffix), time.Now(), time.Now())
+	pruneStatuses(dir, "current")
+	var left []string
+	entries, _ := os.ReadDir(cur)
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	var want []string
+	for _, i := range append([]int{0}, seq(n-keptBases+2, n)...) {
+		want = append(want, fmt.Sprintf("s%d", i), fmt.Sprintf("s%d%s", i, cacheSuffix))
+	}
+	sort.Strings(want)
+	if strings.Join(left, " ") != strings.Join(want, " ") {
+		t.Errorf("kept %v, want %v", left, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "older")); !os.IsNotExist(err) {
+		t.Errorf("the statuses of older lists are kept: %v", err)
+	}
+}
+
+func seq(from, to int) []int {
+	var out []int
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
 }

@@ -142,10 +142,13 @@ func (r *Resolver) Update(ctx context.Context) error {
 	}
 	os.Remove(r.stampFile())
 	// --error-on=any: a source that cannot be fetched is an error, not a
-	// warning followed by "Unable to locate package".
-	if _, err := r.apt(ctx, "update", "--error-on=any"); err != nil {
+	// warning followed by "Unable to locate package". The lists' cache
+	// (srcpkgcache.bin) is made here; the cache with a dpkg status
+	// (pkgcache.bin) is made per layer base beside its status, not here.
+	if _, err := r.apt(ctx, "update", "--error-on=any", "-o", "Dir::Cache::pkgcache="); err != nil {
 		return fmt.Errorf("reading the archive's package lists failed (check the mirror, suite and sources of the variant): %w", err)
 	}
+	os.Remove(filepath.Join(r.dir, "var/cache/apt/pkgcache.bin")) // made by an older resolver; nothing reads it
 	// The stamp written is of what apt verified: the lists it kept.
 	if stamp, err := r.listsStamp(); err == nil {
 		return os.WriteFile(r.stampFile(), []byte(stamp), 0o644)
@@ -184,10 +187,11 @@ func releaseField(data []byte, key string) string {
 // Essential resolves a minbase bootstrap: the Essential packages and apt,
 // as mmdebstrap's minbase variant installs them.
 func (r *Resolver) Essential(ctx context.Context) ([]string, error) {
-	if err := os.WriteFile(filepath.Join(r.dir, "var/lib/dpkg/status"), nil, 0o644); err != nil {
+	status, err := r.statusFor(nil)
+	if err != nil {
 		return nil, err
 	}
-	out, err := r.install(ctx, false, "?essential", "apt")
+	out, err := r.install(ctx, status, false, "?essential", "apt")
 	if err != nil {
 		return nil, fmt.Errorf("resolving the bootstrap's packages: %w", err)
 	}
@@ -200,11 +204,8 @@ func (r *Resolver) Layer(ctx context.Context, installed, pkgs []string, recommen
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(r.dir, "var/lib/dpkg/status"), status, 0o644); err != nil {
-		return nil, err
-	}
 	t := time.Now()
-	out, err := r.install(ctx, recommends, append([]string{"--"}, pkgs...)...)
+	out, err := r.install(ctx, status, recommends, append([]string{"--"}, pkgs...)...)
 	r.log.Debug().Float64("seconds", time.Since(t).Seconds()).Msg("apt-get install --print-uris")
 	if err != nil {
 		return nil, fmt.Errorf("resolving packages %s%s: %w", strings.Join(pkgs, " "), unknownPackages(err.Error()), err)
@@ -212,43 +213,123 @@ func (r *Resolver) Layer(ctx context.Context, installed, pkgs []string, recommen
 	return r.parse(out)
 }
 
-// install asks apt which packages installing args would fetch. --print-uris
-// answers what -s (simulate) answers, ten times faster: apt's simulation
-// replays every step of the transaction (20 s for gnome's layer here).
-// The private archives folder is always empty, so every package to install
-// or upgrade is listed.
-func (r *Resolver) install(ctx context.Context, recommends bool, args ...string) ([]byte, error) {
+// install asks apt which packages installing args would fetch on the
+// system status says is installed. --print-uris answers what -s
+// (simulate) answers, ten times faster: apt's simulation replays every step
+// of the transaction (20 s for gnome's layer here). The private archives
+// folder is always empty, so every package to install or upgrade is
+// listed. apt's cache of lists and status (pkgcache.bin, 40 MB) is kept
+// beside the status: apt rebuilds it when the status file is newer than
+// the cache, and a kept status is never rewritten, so a re-lock on the same
+// base maps the cache instead of rebuilding it.
+func (r *Resolver) install(ctx context.Context, status string, recommends bool, args ...string) ([]byte, error) {
 	return r.apt(ctx, append([]string{"install", "--print-uris", "-qq", "-o", "APT::Install-Recommends=" + fmt.Sprint(recommends),
-		"-o", "APT::Get::HideAutoRemove=true"}, args...)...)
+		"-o", "APT::Get::HideAutoRemove=true", "-o", "Dir::State::status=" + status, "-o", "Dir::Cache::pkgcache=" + status + cacheSuffix}, args...)...)
 }
 
-// statusFor is the dpkg status saying installed is installed, made from the
-// package lists once and kept beside them (keyed by the lists' stamp and the
-// set): re-locking a child layer on an unchanged parent reads no list.
-func (r *Resolver) statusFor(installed []string) ([]byte, error) {
+// cacheSuffix names the apt cache kept beside a status file.
+const cacheSuffix = ".pkgcache.bin"
+
+// keptBases is how many layer bases' status and apt cache are kept for
+// the current lists: a few layers' worth (about 40 MB each), not every set
+// ever locked.
+const keptBases = 6
+
+// statusFor is the path of a dpkg status saying installed is installed,
+// made from the package lists once and kept beside them, keyed by the
+// lists' stamp and the set: re-locking a child layer on an unchanged
+// parent reads no list, and apt finds its cache for it still valid. Kept
+// statuses of older lists are removed; without a stamp (lists apt-get
+// update did not finish) the status is made afresh every time.
+func (r *Resolver) statusFor(installed []string) (string, error) {
+	t := time.Now()
 	stamp, err := os.ReadFile(r.stampFile())
-	var path string
-	if err == nil {
-		path = filepath.Join(r.dir, "status", cache.NewPreimage("status", 1).Add("lists", string(stamp)).AddSet("installed", installed).Sum().Short())
-		if data, err := os.ReadFile(path); err == nil {
-			return data, nil
+	if err != nil {
+		path := filepath.Join(r.dir, "var/lib/dpkg/status")
+		status, err := r.makeStatus(installed)
+		if err != nil {
+			return "", err
+		}
+		os.Remove(path + cacheSuffix)
+		return path, os.WriteFile(path, status, 0o644)
+	}
+	lists := cache.NewPreimage("lists", 1).Add("stamp", string(stamp)).Sum().Short()
+	dir := filepath.Join(r.dir, "status", lists)
+	path := filepath.Join(dir, cache.NewPreimage("status", 1).AddSet("installed", installed).Sum().Short())
+	if _, err := os.Stat(path); err == nil {
+		// The cache's time says when the base was last used (pruning keeps
+		// the recent ones); a cache newer than its status stays valid.
+		now := time.Now()
+		os.Chtimes(path+cacheSuffix, now, now)
+		r.log.Debug().Float64("seconds", time.Since(t).Seconds()).Int("packages", len(installed)).Msg("layer base status kept")
+		return path, nil
+	}
+	status, err := r.makeStatus(installed)
+	if err != nil {
+		return "", err
+	}
+	pruneStatuses(filepath.Dir(dir), lists)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	if err := variants.WriteFileAtomic(path, status, 0o644); err != nil {
+		return "", err
+	}
+	r.log.Debug().Float64("seconds", time.Since(t).Seconds()).Int("packages", len(installed)).Msg("layer base status made from the lists")
+	return path, nil
+}
+
+// makeStatus is the dpkg status for installed, from the lists this run has
+// read whole or, when it has not, from the stanzas of those names alone.
+func (r *Resolver) makeStatus(installed []string) ([]byte, error) {
+	if len(installed) == 0 {
+		return []byte{}, nil
+	}
+	l := r.all
+	if l == nil {
+		want := map[string]bool{}
+		for _, e := range installed {
+			want[strings.SplitN(e, " ", 2)[0]] = true
+		}
+		var err error
+		if l, err = readListsOf(filepath.Join(r.dir, "var/lib/apt/lists"), false, want); err != nil {
+			return nil, err
 		}
 	}
-	l, err := r.lists(false)
-	if err != nil {
-		return nil, err
+	return l.status(installed)
+}
+
+// pruneStatuses removes the kept statuses of other lists than current, and
+// the oldest of current's beyond keptBases.
+func pruneStatuses(dir, current string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != current {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
 	}
-	status, err := l.status(installed)
-	if err != nil || path == "" {
-		return status, err
+	type kept struct {
+		path string
+		mod  time.Time
 	}
-	if kept, _ := os.ReadDir(filepath.Dir(path)); len(kept) >= 16 {
-		os.RemoveAll(filepath.Dir(path)) // a few layers' worth, not every set ever locked
+	var statuses []kept
+	entries, _ = os.ReadDir(filepath.Join(dir, current))
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || strings.HasSuffix(e.Name(), cacheSuffix) || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		k := kept{filepath.Join(dir, current, e.Name()), info.ModTime()}
+		if c, err := os.Stat(k.path + cacheSuffix); err == nil && c.ModTime().After(k.mod) {
+			k.mod = c.ModTime()
+		}
+		statuses = append(statuses, k)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, err
+	sort.Slice(statuses, func(i, j int) bool { return statuses[i].mod.After(statuses[j].mod) })
+	for i := keptBases - 1; i < len(statuses); i++ {
+		os.Remove(statuses[i].path)
+		os.Remove(statuses[i].path + cacheSuffix)
 	}
-	return status, variants.WriteFileAtomic(path, status, 0o644)
 }
 
 // parse reads apt-get --print-uris output and remembers which chosen
