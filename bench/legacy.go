@@ -15,6 +15,7 @@ import (
 
 	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/internal/benchkit"
 	"github.com/debian-atomic/builder/variants"
 )
 
@@ -90,11 +91,11 @@ func Bench(ctx context.Context, cfg build.Config, name, extra string, dir string
 		cfg.Log.Info().Int("round", round+1).Msg("bench: cold build")
 		os.RemoveAll(filepath.Join(dir, "builder"))
 		cold = fresh("builder")
-		start = time.Now()
-		if reps, err = build.Variants(ctx, cold, []string{name}); err != nil {
+		var d time.Duration
+		if d, reps, err = benchkit.Build(ctx, cold, name); err != nil {
 			return res, err
 		}
-		res.ColdRuns = append(res.ColdRuns, time.Since(start))
+		res.ColdRuns = append(res.ColdRuns, d)
 		if round == 0 || reps[0].Steps[0].Duration < res.BootstrapProduce {
 			res.BootstrapProduce = reps[0].Steps[0].Duration
 		}
@@ -104,11 +105,9 @@ func Bench(ctx context.Context, cfg build.Config, name, extra string, dir string
 	rec := &recorder{Runner: cold.Runner}
 	noop := cold
 	noop.Runner = rec
-	start := time.Now()
-	if reps, err = build.Variants(ctx, noop, []string{name}); err != nil {
+	if res.NoOp, reps, err = benchkit.Build(ctx, noop, name); err != nil {
 		return res, err
 	}
-	res.NoOp = time.Since(start)
 	if reps[0].Ran() != 0 {
 		return res, fmt.Errorf("no-op build ran %d steps", reps[0].Ran())
 	}
@@ -116,7 +115,7 @@ func Bench(ctx context.Context, cfg build.Config, name, extra string, dir string
 	res.NoOpOffline = offlineNoOp(ctx, cold, name)
 
 	// Restore the cached bootstrap the way a miss on install does.
-	start = time.Now()
+	start := time.Now()
 	store := cold.StoreRepo()
 	if err := store.Checkout(ctx, reps[0].Steps[0].Result, filepath.Join(dir, "restore")); err != nil {
 		return res, err
@@ -134,11 +133,9 @@ func Bench(ctx context.Context, cfg build.Config, name, extra string, dir string
 	}
 	add := cold
 	add.VariantsDir = edited
-	start = time.Now()
-	if _, err := build.Variants(ctx, add, []string{name}); err != nil {
+	if res.AddOne, _, err = benchkit.Build(ctx, add, name); err != nil {
 		return res, err
 	}
-	res.AddOne = time.Since(start)
 	data, _ := json.MarshalIndent(res, "", "  ")
 	os.WriteFile(filepath.Join(dir, "bench.json"), data, 0o644)
 	return res, nil
@@ -199,41 +196,31 @@ func BenchLayer(ctx context.Context, cfg build.Config, name, extra, dir string) 
 	if err != nil {
 		return res, err
 	}
-	if err := os.RemoveAll(dir); err != nil {
-		return res, err
-	}
 	// A copy of the variants folder (files and lock), edited later.
-	vdir := filepath.Join(dir, "variants")
-	if err := variants.CopyFolder(cfg.VariantsDir, vdir); err != nil {
+	c, err := benchkit.Fresh(cfg, dir)
+	if err != nil {
 		return res, err
 	}
-	c := cfg
-	c.VariantsDir, c.CacheDir, c.RepoDir = vdir, filepath.Join(dir, "cache"), filepath.Join(dir, "repo")
+	vdir := c.VariantsDir
 	var parents []string
 	for _, l := range v.Layers()[:len(v.Layers())-1] {
 		parents = append(parents, l.Name)
 	}
-	start := time.Now()
 	if len(parents) > 0 {
-		if _, err := build.Variants(ctx, c, parents); err != nil {
+		if res.Parents, _, err = benchkit.Build(ctx, c, parents...); err != nil {
 			return res, err
 		}
 	}
-	res.Parents = time.Since(start)
-	start = time.Now()
-	if _, err := build.Variants(ctx, c, []string{name}); err != nil {
+	if res.Cold, _, err = benchkit.Build(ctx, c, name); err != nil {
 		return res, err
 	}
-	res.Cold = time.Since(start)
 	if err := variants.AddPackage(vdir, name, extra); err != nil {
 		return res, err
 	}
-	start = time.Now()
-	reps, err := build.Variants(ctx, c, []string{name})
-	if err != nil {
+	var reps []build.Report
+	if res.AddOne, reps, err = benchkit.Build(ctx, c, name); err != nil {
 		return res, err
 	}
-	res.AddOne = time.Since(start)
 	res.AddOneSteps = reps[0].Steps
 	data, _ := json.MarshalIndent(res, "", "  ")
 	os.WriteFile(filepath.Join(dir, "bench-layer.json"), data, 0o644)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/internal/benchkit"
 	"github.com/debian-atomic/builder/ostreeops"
 	"github.com/debian-atomic/builder/variants"
 )
@@ -57,31 +58,26 @@ func Bench(ctx context.Context, cfg build.Config, name, extra, dir string) (res 
 	if os.Getenv(Env) != "" {
 		return res, fmt.Errorf("%s is set: unset it, the benchmark publishes into %s", Env, dir)
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	c, err := benchkit.Fresh(cfg, dir, SettingsFile)
+	if err != nil {
 		return res, err
 	}
-	vdir := filepath.Join(dir, "variants")
-	if err := variants.CopyFolder(cfg.VariantsDir, vdir, SettingsFile); err != nil {
-		return res, err
-	}
-	c := cfg
-	c.VariantsDir, c.CacheDir, c.RepoDir = vdir, filepath.Join(dir, "cache"), filepath.Join(dir, "repo")
+	vdir := c.VariantsDir
 	s := &Settings{Keep: DefaultKeep, GnuPGHome: filepath.Join(dir, "gnupg"), Repo: filepath.Join(dir, "publish")}
 	res.Config, res.Settings, res.PublishDir, res.GnuPGHome = c, s, s.Repo, s.GnuPGHome
 	defer gpg{runner: c.Runner, home: s.GnuPGHome}.stopAgent(context.WithoutCancel(ctx))
 
-	start := time.Now()
-	reps, err := build.Variants(ctx, c, []string{name})
-	if err != nil {
+	var reps []build.Report
+	if res.Build, reps, err = benchkit.Build(ctx, c, name); err != nil {
 		return res, err
 	}
-	res.Build, res.Ref = time.Since(start), reps[0].Ref
+	res.Ref = reps[0].Ref
 	key, err := Keygen(ctx, c, s)
 	if err != nil {
 		return res, err
 	}
 	res.KeyFile = key.PublicKey
-	start = time.Now()
+	start := time.Now()
 	if _, err := Publish(ctx, c, s, []string{name}); err != nil {
 		return res, err
 	}
@@ -102,11 +98,9 @@ func Bench(ctx context.Context, cfg build.Config, name, extra, dir string) (res 
 	if err := variants.AddPackage(vdir, name, extra); err != nil {
 		return res, err
 	}
-	start = time.Now()
-	if _, err := build.Variants(ctx, c, []string{name}); err != nil {
+	if res.Rebuild, _, err = benchkit.Build(ctx, c, name); err != nil {
 		return res, err
 	}
-	res.Rebuild = time.Since(start)
 	start = time.Now()
 	rep, err := Publish(ctx, c, s, []string{name})
 	if err != nil {
@@ -126,18 +120,14 @@ func Bench(ctx context.Context, cfg build.Config, name, extra, dir string) (res 
 	}
 	res.NoOpPublish = time.Since(start)
 
-	srv.Reset()
-	start = time.Now()
-	if err := deltaClient.Pull(ctx, "origin", res.Ref); err != nil {
+	if res.DeltaPull, err = timedPull(srv, func() error { return deltaClient.Pull(ctx, "origin", res.Ref) }); err != nil {
 		return res, fmt.Errorf("delta pull: %w", err)
 	}
-	res.DeltaPull = figures(srv.Requests(), time.Since(start))
-	srv.Reset()
-	start = time.Now()
-	if err := clientPull(ctx, ostreeops.Repo{Path: filepath.Join(dir, "client-full"), Runner: c.Runner}, url, res.KeyFile, res.Ref); err != nil {
+	if res.FullPull, err = timedPull(srv, func() error {
+		return clientPull(ctx, ostreeops.Repo{Path: filepath.Join(dir, "client-full"), Runner: c.Runner}, url, res.KeyFile, res.Ref)
+	}); err != nil {
 		return res, err
 	}
-	res.FullPull = figures(srv.Requests(), time.Since(start))
 
 	// The same delta pull by the ostree machines run: the one in the first
 	// commit (trixie's), when the variant has it.
@@ -161,12 +151,12 @@ func Bench(ctx context.Context, cfg build.Config, name, extra, dir string) (res 
 		if _, err := tc.ostree(ctx, "pull", "origin", res.Ref+"@"+res.First); err != nil {
 			return res, fmt.Errorf("the machine's ostree pulling the first commit: %w", err)
 		}
-		srv.Reset()
-		start = time.Now()
-		if _, err := tc.ostree(ctx, "pull", "origin", res.Ref); err != nil {
+		if res.MachinePull, err = timedPull(srv, func() error {
+			_, err := tc.ostree(ctx, "pull", "origin", res.Ref)
+			return err
+		}); err != nil {
 			return res, fmt.Errorf("the machine's ostree pulling the second commit: %w", err)
 		}
-		res.MachinePull = figures(srv.Requests(), time.Since(start))
 		if got, _ := tc.ostree(ctx, "rev-parse", "origin:"+res.Ref); got != res.Second {
 			return res, fmt.Errorf("the machine's ostree pulled %s, published %s", got, res.Second)
 		}
@@ -189,6 +179,17 @@ func clientPull(ctx context.Context, client ostreeops.Repo, url, keyFile, ref st
 		return fmt.Errorf("pulling %s from %s: %w", ref, url, err)
 	}
 	return nil
+}
+
+// timedPull runs pull with srv's request log emptied first, and says what
+// the pull cost: its time and what it fetched.
+func timedPull(srv *Server, pull func() error) (PullFigures, error) {
+	srv.Reset()
+	start := time.Now()
+	if err := pull(); err != nil {
+		return PullFigures{}, err
+	}
+	return figures(srv.Requests(), time.Since(start)), nil
 }
 
 func figures(reqs []Request, d time.Duration) PullFigures {
