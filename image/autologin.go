@@ -122,31 +122,64 @@ type session struct{ name, exec string }
 // plain arguments, nothing a shell or TOML would read differently.
 var sessionExecRE = regexp.MustCompile(`^[A-Za-z0-9/._+-]+( [A-Za-z0-9/._+=-]+)*$`)
 
-// findSession picks the named session, or the first Wayland session, else
-// the first X11 one, from the deployment's session files.
+// findSession picks the named session, or by default the first Wayland
+// session, else the first X11 one, from the deployment's session files.
+// Two kinds are defaults only when nothing else is there: a Wayland session
+// NAME-wayland beside an X11 session NAME, which is how desktops whose own
+// session is X11 name their experimental Wayland one (Xfce 4.20's
+// xfce-wayland needs a compositor Debian's xfce4 does not bring; Cinnamon's
+// cinnamon-wayland), while Plasma and GNOME name their X11 session apart
+// (plasmax11, gnome-xorg); and LightDM's lightdm-xsession, which starts
+// whatever x-session-manager points at rather than a named desktop.
 func findSession(deploy, want string) (session, error) {
 	want = strings.TrimSuffix(want, ".desktop")
-	var all []string
+	type found struct {
+		name, path string
+		rank       int // 0 a desktop's own session, 1 lightdm-xsession, 2 an experimental NAME-wayland
+	}
+	var all []found
+	x11 := map[string]bool{}
 	for _, dir := range []string{"usr/share/wayland-sessions", "usr/share/xsessions"} {
 		files, _ := filepath.Glob(filepath.Join(deploy, dir, "*.desktop"))
 		sort.Strings(files)
 		for _, f := range files {
 			name := strings.TrimSuffix(filepath.Base(f), ".desktop")
-			all = append(all, name)
-			if want != "" && name != want {
-				continue
+			all = append(all, found{name: name, path: f})
+			if dir == "usr/share/xsessions" {
+				x11[name] = true
 			}
-			exec, err := desktopExec(f)
-			if err != nil {
-				return session{}, err
-			}
-			return session{name, exec}, nil
 		}
 	}
-	if want != "" {
-		return session{}, fmt.Errorf("autologin: no session %q in the commit (it has: %s)", want, strings.Join(all, ", "))
+	var names []string
+	pick := -1
+	for i := range all {
+		f := &all[i]
+		names = append(names, f.name)
+		if base, ok := strings.CutSuffix(f.name, "-wayland"); ok && x11[base] && strings.Contains(f.path, "wayland-sessions") {
+			f.rank = 2
+		} else if f.name == "lightdm-xsession" {
+			f.rank = 1
+		}
+		switch {
+		case want != "":
+			if f.name == want && pick < 0 {
+				pick = i
+			}
+		case pick < 0 || f.rank < all[pick].rank:
+			pick = i
+		}
 	}
-	return session{}, fmt.Errorf("autologin: the commit has no session file in /usr/share/wayland-sessions or xsessions")
+	if pick < 0 {
+		if want != "" {
+			return session{}, fmt.Errorf("autologin: no session %q in the commit (it has: %s)", want, strings.Join(names, ", "))
+		}
+		return session{}, fmt.Errorf("autologin: the commit has no session file in /usr/share/wayland-sessions or xsessions")
+	}
+	exec, err := desktopExec(all[pick].path)
+	if err != nil {
+		return session{}, err
+	}
+	return session{all[pick].name, exec}, nil
 }
 
 func desktopExec(path string) (string, error) {
