@@ -116,9 +116,11 @@ func Ensure(ctx context.Context, cfg Config, lock *variants.Lock, vs []*variants
 	}
 	pruneBootstraps(lock)
 	lock.SetEpoch() // a new lock's epoch: the newest Release date just read
+	t := time.Now()
 	if err := lock.Write(cfg.VariantsDir); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", variants.LockFile, err)
 	}
+	cfg.Log.Debug().Float64("seconds", time.Since(t).Seconds()).Msg("wrote the lock")
 	origins := map[string]origin{}
 	for _, r := range resolvers {
 		// countPockets needs to know what the suite offers too.
