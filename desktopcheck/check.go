@@ -72,6 +72,7 @@ type Result struct {
 	Greeter                      time.Duration // after the session was ended
 	SessionShot                  string
 	GreeterShot                  string
+	SessionLog                   string // what the session ran and logged: Shots/NAME.session.log
 	SessionScreen, GreeterScreen Screen
 	Failed                       []string // systemctl --failed
 	Journal                      string   // the boot's error lines, counted
@@ -198,6 +199,18 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		time.Sleep(10 * time.Second)
 	}
 	log.Info().Str("variant", o.Name).Dur("boot_to_session", res.Session).Str("screenshot", res.SessionShot).Msg("desktop check: session running and on screen")
+	// A session whose applets crashed or that misses a service passes the
+	// numbers; what it ran and logged is kept for a person to read. X11
+	// sessions started through /etc/X11/Xsession log to ~/.xsession-errors,
+	// not the journal.
+	res.SessionLog = filepath.Join(o.Shots, o.Name+".session.log")
+	diag, _, _ := sh.Run(`echo "== processes of `+checkUser+`"; ps -u `+checkUser+` -o etime=,args= | cut -c1-160; `+
+		`echo "== journal, warnings and worse, counted"; journalctl -b -p warning --no-pager -o cat | cut -c1-200 | sort | uniq -c | sort -rn | head -n 80; `+
+		`echo "== ~/.xsession-errors"; tail -n 80 ~`+checkUser+`/.xsession-errors 2>/dev/null | cut -c1-200; true`, 3*time.Minute)
+	if err := os.WriteFile(res.SessionLog, []byte(diag+"\n"), 0o644); err != nil {
+		return res, err
+	}
+	log.Info().Str("variant", o.Name).Str("session_log", res.SessionLog).Msg("desktop check: the session's processes and complaints kept")
 
 	// (a) the display manager and its greeter, once the session has ended.
 	// Only the graphical session: the serial console's session is this shell.
