@@ -51,6 +51,10 @@ type VMOptions struct {
 	// (OVMFCodeSecure, OVMFVarsMS): only signed loaders start.
 	SecureBoot bool
 
+	// Lane is a lock file the VM holds from its start until QEMU ends: VMs
+	// naming the same file run one at a time (see HostLane); "" takes none.
+	Lane string
+
 	connector string // netcat, found by Boot when there are forwards
 }
 
@@ -209,6 +213,28 @@ func boot(ctx context.Context, o VMOptions, extra []string) (*VM, error) {
 			return nil, err
 		}
 	}
+	release := func() {}
+	if o.Lane != "" {
+		var err error
+		if release, err = takeLane(ctx, o.Lane, o.Echo); err != nil {
+			return nil, err
+		}
+	}
+	vm, err := startWithFallback(ctx, o, vars, extra)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	go func() {
+		<-vm.done
+		release()
+	}()
+	return vm, nil
+}
+
+// startWithFallback starts QEMU with the accelerator asked for or chosen,
+// and falls back to TCG when KVM fails in the first seconds.
+func startWithFallback(ctx context.Context, o VMOptions, vars string, extra []string) (*VM, error) {
 	accel := o.Accel
 	if accel == "" {
 		accel = ChooseAccel()
