@@ -280,7 +280,15 @@ func fakeHostApt(c run.Cmd) ([]byte, error) {
 		if slices.Contains(args, "?essential") {
 			return []byte("'http://127.0.0.1:9/debian/pool/main/b/base-files/base-files_13.8_amd64.deb' base-files_13.8_amd64.deb 1000 SHA256:0\n"), nil
 		}
-		status, _ := os.ReadFile(filepath.Join(dir, "var/lib/dpkg/status"))
+		// The resolver names the layer base's kept status file; apt's own
+		// place is the fallback, as for apt.
+		statusPath := filepath.Join(dir, "var/lib/dpkg/status")
+		for j, a := range args {
+			if v, ok := strings.CutPrefix(a, "Dir::State::status="); ok && j > 0 && args[j-1] == "-o" {
+				statusPath = v
+			}
+		}
+		status, _ := os.ReadFile(statusPath)
 		i := slices.Index(args, "--")
 		for _, p := range args[i+1:] {
 			if !slices.Contains(universe, p) {
