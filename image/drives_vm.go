@@ -6,6 +6,7 @@ import (
 	"io"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 // Drives are what a boot of an installer needs beyond VMOptions: an ISO as
@@ -68,6 +69,7 @@ func startArgs(ctx context.Context, o VMOptions, accel string, args []string) (*
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting QEMU (install qemu-system-x86): %w", err)
 	}
+	vm.Started = time.Now()
 	go func() {
 		vm.waitErr = cmd.Wait()
 		close(vm.done)

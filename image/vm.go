@@ -100,6 +100,9 @@ type VM struct {
 	done    chan struct{}
 	waitErr error
 	Accel   string
+	// Started is when QEMU started: after the VM's lane was taken, so
+	// durations from it leave out the wait for another VM.
+	Started time.Time
 }
 
 // kvmBroken remembers, for this process, that KVM failed here.
