@@ -192,11 +192,11 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			time.Sleep(20 * time.Second)
 			continue
 		}
-		if s, ok := g.shot(res.SessionShot); ok {
+		if s, ok := g.settled(res.SessionShot); ok {
 			res.Session, res.SessionScreen = since(), s
 			break
 		}
-		time.Sleep(10 * time.Second)
+		time.Sleep(5 * time.Second)
 	}
 	log.Info().Str("variant", o.Name).Dur("boot_to_session", res.Session).Str("screenshot", res.SessionShot).Msg("desktop check: session running and on screen")
 	// A session whose applets crashed or that misses a service passes the
@@ -205,7 +205,8 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	// not the journal.
 	res.SessionLog = filepath.Join(o.Shots, o.Name+".session.log")
 	diag, _, _ := sh.Run(`echo "== processes of `+checkUser+`"; ps -u `+checkUser+` -o etime=,args= | cut -c1-160; `+
-		`echo "== journal, warnings and worse, counted"; journalctl -b -p warning --no-pager -o cat | cut -c1-200 | sort | uniq -c | sort -rn | head -n 80; `+
+		`echo "== journal, warnings and worse, counted (kernel: $(journalctl -b -k -p warning --no-pager -o cat | wc -l) lines, not shown)"; `+
+		`journalctl -b -p warning --no-pager -o short-iso | grep -v ' kernel: ' | cut -d' ' -f3- | sed 's/\[[0-9]*\]:/:/' | cut -c1-200 | sort | uniq -c | sort -rn | head -n 80; `+
 		`echo "== ~/.xsession-errors"; tail -n 80 ~`+checkUser+`/.xsession-errors 2>/dev/null | cut -c1-200; true`, 3*time.Minute)
 	if err := os.WriteFile(res.SessionLog, []byte(diag+"\n"), 0o644); err != nil {
 		return res, err
@@ -236,7 +237,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			g.lastWhy = "no greeter process"
 			continue
 		}
-		if s, ok := g.shot(res.GreeterShot); ok {
+		if s, ok := g.settled(res.GreeterShot); ok {
 			res.Greeter, res.GreeterScreen = since(), s
 			break
 		}
@@ -289,6 +290,39 @@ func (g *guest) process(name string, user func(string) bool) int {
 		g.lastWhy = "no " + name + " process"
 	}
 	return 0
+}
+
+// Under TCG a desktop draws for a minute or more after its processes
+// start (the wallpaper, the dock, applets): a screenshot counts once the
+// screen has stopped changing, beyond a clock's digits or a blinking cursor.
+const (
+	settleGap = 15 * time.Second
+	maxChange = 0.005
+)
+
+// settled takes two screenshots settleGap apart and says whether the
+// second shows something and the screen changed little in between.
+func (g *guest) settled(path string) (Screen, bool) {
+	before := strings.TrimSuffix(path, ".png") + ".before.png"
+	defer os.Remove(before)
+	if _, ok := g.shot(before); !ok {
+		return Screen{}, false
+	}
+	time.Sleep(settleGap)
+	s, ok := g.shot(path)
+	if !ok {
+		return s, false
+	}
+	d, err := Difference(before, path)
+	if err != nil {
+		g.lastWhy = err.Error()
+		return s, false
+	}
+	if d > maxChange {
+		g.lastWhy = fmt.Sprintf("the screen was still drawing: %.1f%% of its pixels changed in %s", 100*d, settleGap)
+		return s, false
+	}
+	return s, true
 }
 
 // shot takes a screenshot and says whether it shows something.

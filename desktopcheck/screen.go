@@ -69,3 +69,38 @@ func measure(img image.Image) Screen {
 	}
 	return s
 }
+
+// Difference is the share of pixels that differ between two PNG
+// screenshots (1 when their sizes differ).
+func Difference(a, b string) (float64, error) {
+	var imgs [2]image.Image
+	for i, path := range []string{a, b} {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		imgs[i], err = png.Decode(f)
+		f.Close()
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	ba, bb := imgs[0].Bounds(), imgs[1].Bounds()
+	if ba.Size() != bb.Size() {
+		return 1, nil
+	}
+	n, differ := ba.Dx()*ba.Dy(), 0
+	if n == 0 {
+		return 0, nil
+	}
+	for y := 0; y < ba.Dy(); y++ {
+		for x := 0; x < ba.Dx(); x++ {
+			r1, g1, b1, _ := imgs[0].At(ba.Min.X+x, ba.Min.Y+y).RGBA()
+			r2, g2, b2, _ := imgs[1].At(bb.Min.X+x, bb.Min.Y+y).RGBA()
+			if r1 != r2 || g1 != g2 || b1 != b2 {
+				differ++
+			}
+		}
+	}
+	return float64(differ) / float64(n), nil
+}

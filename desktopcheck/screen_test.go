@@ -85,3 +85,41 @@ func fill(img *image.RGBA, r image.Rectangle, c color.RGBA) {
 		}
 	}
 }
+
+// A settled screen differs from itself by a clock's digits at most; a
+// desktop still drawing its wallpaper differs by most of its pixels.
+func TestDifference(t *testing.T) {
+	desk := image.NewRGBA(image.Rect(0, 0, 1280, 800))
+	fill(desk, desk.Bounds(), color.RGBA{0, 0x40, 0x60, 255})
+	fill(desk, image.Rect(0, 0, 1280, 28), color.RGBA{0xf0, 0xf0, 0xf0, 255})
+	clock := image.NewRGBA(desk.Bounds())
+	copy(clock.Pix, desk.Pix)
+	fill(clock, image.Rect(1210, 4, 1270, 24), color.RGBA{0x20, 0x20, 0x20, 255}) // the minute changed
+	drawing := image.NewRGBA(desk.Bounds())
+	fill(drawing, drawing.Bounds(), color.RGBA{0, 0, 0, 255})
+	fill(drawing, image.Rect(0, 0, 1280, 28), color.RGBA{0xf0, 0xf0, 0xf0, 255})
+	small := image.NewRGBA(image.Rect(0, 0, 640, 480))
+
+	a := writePNG(t, desk)
+	for _, c := range []struct {
+		name     string
+		other    image.Image
+		min, max float64
+	}{
+		{"same", desk, 0, 0},
+		{"clock", clock, 0.001, 0.002},
+		{"wallpaper not drawn yet", drawing, 0.9, 1},
+		{"another mode", small, 1, 1},
+	} {
+		d, err := Difference(a, writePNG(t, c.other))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d < c.min || d > c.max {
+			t.Errorf("%s: difference %.4f, want %.4f-%.4f", c.name, d, c.min, c.max)
+		}
+	}
+	if _, err := Difference(a, filepath.Join(t.TempDir(), "missing.png")); err == nil {
+		t.Error("a missing screenshot gave no error")
+	}
+}
