@@ -18,12 +18,19 @@ var (
 	loginPrompt    = regexp.MustCompile(`login: $|login: `)
 	passwordPrompt = regexp.MustCompile(`(?i)password(?: for [^:]+)?: ?`)
 	promptRE       = regexp.MustCompile(`[$#] $`)
+	panicRE        = regexp.MustCompile(`Kernel panic - not syncing:[^\r\n]*`)
+	loginOrPanic   = regexp.MustCompile(loginPrompt.String() + "|" + panicRE.String())
 )
 
 // Login waits for the login prompt and logs in.
 func Login(vm *VM, user, password string, timeout time.Duration) (*Shell, error) {
-	if _, err := vm.Expect(loginPrompt, timeout); err != nil {
+	got, err := vm.Expect(loginOrPanic, timeout)
+	if err != nil {
 		return nil, err
+	}
+	// A panicked kernel prints no login: say so now, not at the deadline.
+	if line := panicRE.FindString(got); line != "" {
+		return nil, &KernelPanic{Line: line}
 	}
 	vm.Send(user)
 	if _, err := vm.Expect(passwordPrompt, 30*time.Second); err != nil {
@@ -41,6 +48,11 @@ func Login(vm *VM, user, password string, timeout time.Duration) (*Shell, error)
 	}
 	return s, nil
 }
+
+// KernelPanic is Login's error when the guest kernel panicked instead.
+type KernelPanic struct{ Line string }
+
+func (e *KernelPanic) Error() string { return "the guest kernel panicked: " + e.Line }
 
 // Sudo turns the session into a root shell with the user's password.
 func (s *Shell) Sudo(password string) error {

@@ -1,0 +1,32 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// A console that stands for a guest: a shell printing what a kernel would.
+func fakeConsole(t *testing.T, script string) *VM {
+	t.Helper()
+	vm, err := startArgs(context.Background(), VMOptions{}, "tcg", []string{"sh", "-c", script})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(vm.Kill)
+	return vm
+}
+
+func TestLoginSaysKernelPanicAtOnce(t *testing.T) {
+	vm := fakeConsole(t, `printf '[    9.153794] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\n[    9.170235] Kernel panic - not syncing: Fatal exception in interrupt\n'; sleep 60`)
+	start := time.Now()
+	_, err := Login(vm, "tester", "tester", time.Minute)
+	var p *KernelPanic
+	if !errors.As(err, &p) || p.Line != "Kernel panic - not syncing: Fatal exception in interrupt" {
+		t.Fatalf("Login: %v", err)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Errorf("the panic was reported after %s, not at once", time.Since(start))
+	}
+}
