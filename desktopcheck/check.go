@@ -192,7 +192,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			time.Sleep(20 * time.Second)
 			continue
 		}
-		if s, ok := g.settled(res.SessionShot); ok {
+		if s, ok := g.settled(res.SessionShot, Screen.Undrawn); ok {
 			res.Session, res.SessionScreen = since(), s
 			break
 		}
@@ -237,7 +237,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 			g.lastWhy = "no greeter process"
 			continue
 		}
-		if s, ok := g.settled(res.GreeterShot); ok {
+		if s, ok := g.settled(res.GreeterShot, Screen.Blank); ok {
 			res.Greeter, res.GreeterScreen = since(), s
 			break
 		}
@@ -301,15 +301,16 @@ const (
 )
 
 // settled takes two screenshots settleGap apart and says whether the
-// second shows something and the screen changed little in between.
-func (g *guest) settled(path string) (Screen, bool) {
+// second passes judge (Screen.Blank, Screen.Undrawn) and the screen changed
+// little in between.
+func (g *guest) settled(path string, judge func(Screen) string) (Screen, bool) {
 	before := strings.TrimSuffix(path, ".png") + ".before.png"
 	defer os.Remove(before)
-	if _, ok := g.shot(before); !ok {
+	if _, ok := g.shot(before, judge); !ok {
 		return Screen{}, false
 	}
 	time.Sleep(settleGap)
-	s, ok := g.shot(path)
+	s, ok := g.shot(path, judge)
 	if !ok {
 		return s, false
 	}
@@ -325,8 +326,8 @@ func (g *guest) settled(path string) (Screen, bool) {
 	return s, true
 }
 
-// shot takes a screenshot and says whether it shows something.
-func (g *guest) shot(path string) (Screen, bool) {
+// shot takes a screenshot and says whether it passes judge.
+func (g *guest) shot(path string, judge func(Screen) string) (Screen, bool) {
 	if err := image.Screendump(g.monitor, path); err != nil {
 		g.lastWhy = err.Error()
 		return Screen{}, false
@@ -336,7 +337,7 @@ func (g *guest) shot(path string) (Screen, bool) {
 		g.lastWhy = err.Error()
 		return s, false
 	}
-	if why := s.Blank(); why != "" {
+	if why := judge(s); why != "" {
 		g.lastWhy = why
 		return s, false
 	}

@@ -33,6 +33,25 @@ func (s Screen) Blank() string {
 	return ""
 }
 
+// Undrawn says why a session's screen is not a drawn desktop yet ("" when
+// it is). Every desktop checked draws a wallpaper and panels with text and
+// icons; under TCG it can hold still for 15 s half drawn (mate's first
+// check: two empty grey panels on black, 3 colours, while its applets and
+// Caja's desktop loaded), so a few flat colours or one colour over 90 % of
+// the screen is not a desktop yet.
+func (s Screen) Undrawn() string {
+	if why := s.Blank(); why != "" {
+		return why
+	}
+	switch {
+	case s.Colours < 32:
+		return fmt.Sprintf("the screen has only %d colours: no wallpaper, text or icons drawn yet", s.Colours)
+	case s.Dominant >= 0.9:
+		return fmt.Sprintf("%.1f%% of the screen is one colour: the desktop's background is not drawn", 100*s.Dominant)
+	}
+	return ""
+}
+
 // ReadScreen measures a PNG screenshot.
 func ReadScreen(path string) (Screen, error) {
 	f, err := os.Open(path)

@@ -123,3 +123,43 @@ func TestDifference(t *testing.T) {
 		t.Error("a missing screenshot gave no error")
 	}
 }
+
+// A session screen with its panels laid out but nothing in them, on black
+// (mate's first check), is not a drawn desktop; one with a wallpaper and
+// a panel with text is.
+func TestUndrawnSession(t *testing.T) {
+	empty := image.NewRGBA(image.Rect(0, 0, 1280, 800))
+	fill(empty, empty.Bounds(), color.RGBA{0, 0, 0, 255})
+	fill(empty, image.Rect(0, 0, 1280, 25), color.RGBA{0xd6, 0xd6, 0xd6, 255})
+	fill(empty, image.Rect(0, 775, 1280, 800), color.RGBA{0xd6, 0xd6, 0xd6, 255})
+	fill(empty, image.Rect(0, 25, 1280, 26), color.RGBA{0xb0, 0xb0, 0xb0, 255})
+	black := image.NewRGBA(image.Rect(0, 0, 1280, 800)) // wallpaper not drawn yet, panel and icons drawn
+	fill(black, black.Bounds(), color.RGBA{0, 0, 0, 255})
+	fill(black, image.Rect(0, 0, 1280, 26), color.RGBA{0xf0, 0xf0, 0xf0, 255})
+	for i := 0; i < 40; i++ {
+		fill(black, image.Rect(20+i*3, 40, 23+i*3, 100), color.RGBA{uint8(i * 6), 0x80, 0xc0, 255})
+	}
+	desk := image.NewRGBA(image.Rect(0, 0, 1280, 800))
+	for y := 0; y < 800; y++ {
+		fill(desk, image.Rect(0, y, 1280, y+1), color.RGBA{0, uint8(0x30 + y/16), uint8(0x50 + y/10), 255})
+	}
+	fill(desk, image.Rect(0, 0, 1280, 26), color.RGBA{0xf0, 0xf0, 0xf0, 255})
+	for x := 10; x < 110; x += 6 {
+		fill(desk, image.Rect(x, 8, x+4, 18), color.RGBA{0x20, 0x20, 0x20, 255})
+	}
+	for name, c := range map[string]struct {
+		img   image.Image
+		drawn bool
+	}{"empty panels on black": {empty, false}, "black wallpaper": {black, false}, "desktop": {desk, true}} {
+		s, err := ReadScreen(writePNG(t, c.img))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if why := s.Undrawn(); (why == "") != c.drawn {
+			t.Errorf("%s: %+v: Undrawn %q", name, s, why)
+		}
+		if s.Blank() != "" {
+			t.Errorf("%s: judged blank, but it is not one colour: %s", name, s.Blank())
+		}
+	}
+}
