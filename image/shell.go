@@ -49,6 +49,17 @@ func Login(vm *VM, user, password string, timeout time.Duration) (*Shell, error)
 	return s, nil
 }
 
+// emulatorTroubleRE matches what a guest kernel prints when the emulator or
+// the host, not the image, failed it: processors that got no time for tens
+// of seconds (TCG on a busy host), or a trap on the breakpoint of the
+// kernel's own code patching (text_poke_bp), which TCG's multi-threaded
+// emulation can let another virtual processor see (an "int3" oops).
+var emulatorTroubleRE = regexp.MustCompile(`soft lockup - CPU#\d+ stuck for \d+s|rcu: INFO: rcu_\w+ (self-)?detected stall|Oops: int3: `)
+
+// EmulatorTrouble returns the first console line part that shows such
+// trouble, "" when there is none: a boot test may boot once more then.
+func EmulatorTrouble(console string) string { return emulatorTroubleRE.FindString(console) }
+
 // KernelPanic is Login's error when the guest kernel panicked instead.
 type KernelPanic struct{ Line string }
 

@@ -30,3 +30,17 @@ func TestLoginSaysKernelPanicAtOnce(t *testing.T) {
 		t.Errorf("the panic was reported after %s, not at once", time.Since(start))
 	}
 }
+
+func TestEmulatorTrouble(t *testing.T) {
+	for line, want := range map[string]string{
+		"[  136.1] watchdog: BUG: soft lockup - CPU#1 stuck for 23s! [modprobe:412]": "soft lockup - CPU#1 stuck for 23s",
+		"[  140.2] rcu: INFO: rcu_preempt self-detected stall on CPU":                "rcu: INFO: rcu_preempt self-detected stall",
+		"[    9.153794] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI":                     "Oops: int3: ",
+		"[    2.1] VFS: Unable to mount root fs on unknown-block(0,0)":               "",
+		"[    9.2] Kernel panic - not syncing: Attempted to kill init!":              "",
+	} {
+		if got := EmulatorTrouble("booting\n" + line + "\nmore\n"); got != want {
+			t.Errorf("%q: got %q, want %q", line, got, want)
+		}
+	}
+}
