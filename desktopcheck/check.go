@@ -162,7 +162,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	}
 	res.Login = since()
 	log.Info().Str("variant", o.Name).Dur("since_boot", res.Login).Msg("desktop check: logged in on the serial console")
-	g := guest{sh: sh, monitor: monitor}
+	g := guest{ctx: ctx, sh: sh, monitor: monitor}
 	defer func() {
 		if err != nil {
 			// What a user would see, for the message.
@@ -183,20 +183,26 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		p := g.process(d.Shell, func(u string) bool { return u == checkUser })
 		if p == 0 {
 			pid = 0
-			time.Sleep(5 * time.Second)
+			if err := pause(ctx, 5*time.Second); err != nil {
+				return res, err
+			}
 			continue
 		}
 		if p != pid {
 			log.Info().Str("variant", o.Name).Int("pid", p).Dur("since_boot", since()).Msgf("desktop check: %s started; waiting for it to settle", d.Shell)
 			pid = p
-			time.Sleep(20 * time.Second)
+			if err := pause(ctx, 20*time.Second); err != nil {
+				return res, err
+			}
 			continue
 		}
 		if s, ok := g.settled(res.SessionShot, Screen.Undrawn); ok {
 			res.Session, res.SessionScreen = since(), s
 			break
 		}
-		time.Sleep(5 * time.Second)
+		if err := pause(ctx, 5*time.Second); err != nil {
+			return res, err
+		}
 	}
 	log.Info().Str("variant", o.Name).Dur("boot_to_session", res.Session).Str("screenshot", res.SessionShot).Msg("desktop check: session running and on screen")
 	// A session whose applets crashed or that misses a service passes the
@@ -227,7 +233,9 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		if time.Now().After(deadline) {
 			return res, fmt.Errorf("%s: the display manager's greeter was not running and drawn within %s of ending the session (last screen: %s)", o.Name, o.Deadline, g.lastWhy)
 		}
-		time.Sleep(5 * time.Second)
+		if err := pause(ctx, 5*time.Second); err != nil {
+			return res, err
+		}
 		out, _, _ := sh.Run("systemctl is-active display-manager", time.Minute)
 		if !strings.HasSuffix(out, "active") || strings.HasSuffix(out, "inactive") {
 			g.lastWhy = "display-manager.service " + lastLine(out)
@@ -261,6 +269,7 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 
 // guest asks the booted machine what runs and what is on its screen.
 type guest struct {
+	ctx     context.Context
 	sh      *image.Shell
 	monitor string
 	lastWhy string
@@ -307,9 +316,12 @@ func (g *guest) settled(path string, judge func(Screen) string) (Screen, bool) {
 	before := strings.TrimSuffix(path, ".png") + ".before.png"
 	defer os.Remove(before)
 	if _, ok := g.shot(before, judge); !ok {
+		os.Rename(before, path) // the last screen, for a person to look at
 		return Screen{}, false
 	}
-	time.Sleep(settleGap)
+	if pause(g.ctx, settleGap) != nil {
+		return Screen{}, false
+	}
 	s, ok := g.shot(path, judge)
 	if !ok {
 		return s, false
@@ -342,6 +354,20 @@ func (g *guest) shot(path string, judge func(Screen) string) (Screen, bool) {
 		return s, false
 	}
 	return s, true
+}
+
+// pause waits d, or less when ctx ends: an interrupted check returns at
+// once, so its deferred clean-up (the VM, the work folder, the check's
+// image) runs before mage's 5 s grace ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func lastLine(s string) string {
