@@ -25,8 +25,11 @@ import (
 	"github.com/debian-atomic/builder/variants"
 )
 
-// BootEnv=0 skips the end-to-end test (builds, an ISO, two TCG boots under
-// Secure Boot: 16 minutes in CI).
+// BootEnv=1 runs the end-to-end test (builds, an ISO, two TCG boots under
+// Secure Boot: 16 minutes in a CI run, 41 minutes with the dialog at load
+// 4 to 7). It is opt-in: in CI's go test, packages run two at a time, so it
+// started only after the build package and its boots queued behind the
+// image package's on the VM lane, past an hour on two cores.
 const BootEnv = "DEBIAN_ATOMIC_ISO_BOOT"
 
 // DialogEnv=1 adds the dialog's half (two more TCG boots, about 5.5 minutes
@@ -60,8 +63,8 @@ func TestE2EInstallerISO(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("boot tests need root")
 	}
-	if os.Getenv(BootEnv) == "0" {
-		t.Skipf("%s=0", BootEnv)
+	if os.Getenv(BootEnv) != "1" {
+		t.Skipf("the installer ISO test is opt-in: %s=1 (builds, an ISO and two TCG boots under Secure Boot; %s=1 adds the dialog's two)", BootEnv, DialogEnv)
 	}
 	if _, err := os.Stat(image.OVMFCodeSecure); err != nil {
 		t.Skip("ovmf is not installed")
