@@ -2,13 +2,13 @@ package image
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
+
+	"github.com/debian-atomic/builder/build"
 )
 
 // HostLane is the lane the boot tests of every package share: under TCG on
@@ -16,37 +16,21 @@ import (
 // RCU stalls, a boot that never reaches its login), so they take turns.
 var HostLane = filepath.Join(os.TempDir(), "debian-atomic-vm.lane")
 
-// takeLane waits, as long as ctx allows, for the exclusive lock on the lane
-// file and returns what releases it. A lock on an open file goes with the
-// process, so a test killed midway leaves no stale lane behind.
+// takeLane waits, as long as ctx allows, for the lane (the builds' flock,
+// so a test killed midway leaves no stale lane) and returns what releases it.
 func takeLane(ctx context.Context, path string, echo io.Writer) (release func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("the VM lane %s: %w", path, err)
-	}
 	start, said := time.Now(), false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("the VM lane %s: %w", path, err)
-		}
-		if !said && echo != nil {
-			fmt.Fprintf(echo, "[waiting for the VM lane %s: another VM is running]\n", path)
+	lock, err := build.AcquireLock(ctx, path, func(holder string) {
+		if echo != nil {
+			fmt.Fprintf(echo, "[waiting for the VM lane %s: another VM is running (%s)]\n", path, holder)
 			said = true
 		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return nil, ctx.Err()
-		case <-time.After(500 * time.Millisecond):
-		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("the VM lane: %w", err)
 	}
-	if said && echo != nil {
+	if said {
 		fmt.Fprintf(echo, "[the VM lane is ours after %s]\n", time.Since(start).Round(time.Second))
 	}
-	return func() { f.Close() }, nil
+	return lock.Release, nil
 }
