@@ -9,11 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/publish"
-	"github.com/debian-atomic/builder/variants"
 )
 
 // TestE2EBtrfsBootDeployRollback boots the minimal image with a btrfs root
@@ -42,18 +39,8 @@ func TestE2EBtrfsBootDeployRollback(t *testing.T) {
 	}
 	t.Parallel() // its builds run while the ext4 test boots: the VM lane keeps boots one at a time
 	total := time.Now()
-	dir := t.TempDir()
-	vdir := filepath.Join(dir, "variants")
-	os.MkdirAll(vdir, 0o755)
-	for _, f := range []string{"minimal.yaml", variants.LockFile} {
-		if data, err := os.ReadFile(filepath.Join("..", "variants", f)); err == nil {
-			os.WriteFile(filepath.Join(vdir, f), data, 0o644)
-		}
-	}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
-	cfg := build.DefaultConfig(dir, log)
-	cfg.VariantsDir, cfg.CacheDir, cfg.RepoDir = vdir, filepath.Join(dir, "cache"), filepath.Join(dir, "repo")
-	cfg.DebsDir = filepath.Join(hostTmp, "debian-atomic-e2e-debs")
+	dir, vdir, cfg := minimalProject(t)
+	log := cfg.Log
 	img, err := ForVariant(context.Background(), cfg, filepath.Join("..", "testdata", "images-btrfs"), "minimal")
 	if err != nil {
 		t.Fatal(err)

@@ -169,18 +169,8 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	}
 	t.Parallel() // beside the btrfs test: builds overlap, the VM lane keeps boots one at a time
 	total := time.Now()
-	dir := t.TempDir()
-	vdir := filepath.Join(dir, "variants")
-	os.MkdirAll(vdir, 0o755)
-	for _, f := range []string{"minimal.yaml", variants.LockFile} {
-		if data, err := os.ReadFile(filepath.Join("..", "variants", f)); err == nil {
-			os.WriteFile(filepath.Join(vdir, f), data, 0o644)
-		}
-	}
-	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel)
-	cfg := build.DefaultConfig(dir, log)
-	cfg.VariantsDir, cfg.CacheDir, cfg.RepoDir = vdir, filepath.Join(dir, "cache"), filepath.Join(dir, "repo")
-	cfg.DebsDir = filepath.Join(hostTmp, "debian-atomic-e2e-debs")
+	dir, vdir, cfg := minimalProject(t)
+	log := cfg.Log
 	b := &bootTest{t: t, cfg: cfg, vdir: vdir, work: filepath.Join(dir, "vm"), log: consoleLog(t, "minimal")}
 	ctx := context.Background()
 
@@ -475,6 +465,27 @@ func (b *bootTest) fullPull(addr, key string, srv *publish.Server) {
 	}
 	b.t.Logf("full pull on the host over loopback: %s, %d HTTP requests, %d MiB", took.Round(100*time.Millisecond), len(reqs), bytes>>20)
 	srv.Reset()
+}
+
+// minimalProject is a folder with a copy of minimal's variant file and
+// the lock, a build configuration for it with its cache and repository
+// inside, and the package cache the build package's tests fill.
+func minimalProject(t *testing.T) (dir, vdir string, cfg build.Config) {
+	t.Helper()
+	dir = t.TempDir()
+	vdir = filepath.Join(dir, "variants")
+	os.MkdirAll(vdir, 0o755)
+	for _, f := range []string{"minimal.yaml", variants.LockFile} {
+		data, err := os.ReadFile(filepath.Join("..", "variants", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(vdir, f), data, 0o644)
+	}
+	cfg = build.DefaultConfig(dir, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.InfoLevel))
+	cfg.VariantsDir, cfg.CacheDir, cfg.RepoDir = vdir, filepath.Join(dir, "cache"), filepath.Join(dir, "repo")
+	cfg.DebsDir = filepath.Join(hostTmp, "debian-atomic-e2e-debs")
+	return dir, vdir, cfg
 }
 
 // gnupgHome is a temporary GnuPG home with a short path, removed (its agent
