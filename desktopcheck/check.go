@@ -219,17 +219,33 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	}
 	log.Info().Str("variant", o.Name).Str("session_log", res.SessionLog).Msg("desktop check: the session's processes and complaints kept")
 
-	// (a) the display manager and its greeter, once the session has ended.
-	// Only the graphical session: the serial console's session is this shell.
-	end := `for s in $(loginctl list-sessions --no-legend | awk '{print $1}'); do ` +
+	// (a) the display manager and its greeter, once the session has ended
+	// as at a logout: the session's process (the leader's children: the
+	// session manager under GDM's worker, LightDM's session child, SDDM's
+	// helper) gets SIGTERM and exits, and the display manager sees it end.
+	// Killing the whole session (loginctl terminate-session) kills SDDM's
+	// helper too, which SDDM counts as an internal error and then starts no
+	// greeter (lxqt: "sddm-helper ... crashed", a black screen); that is
+	// the fallback after a minute. Only the graphical session: the serial
+	// console's session is this shell.
+	graphical := `for s in $(loginctl list-sessions --no-legend | awk '{print $1}'); do ` +
 		`[ "$(loginctl show-session $s -p Name --value)" = ` + checkUser + ` ] && ` +
-		`[ "$(loginctl show-session $s -p Type --value)" != tty ] && loginctl terminate-session $s; done; true`
-	if _, _, err := sh.Run(end, time.Minute); err != nil {
+		`[ "$(loginctl show-session $s -p Type --value)" != tty ] && `
+	if _, _, err := sh.Run(graphical+`pkill -TERM -P "$(loginctl show-session $s -p Leader --value)"; done; true`, time.Minute); err != nil {
 		return res, err
 	}
+	ended := time.Now()
+	terminated := false
 	res.GreeterShot = filepath.Join(o.Shots, o.Name+"-greeter.png")
 	deadline = time.Now().Add(o.Deadline)
 	for {
+		if !terminated && time.Since(ended) > time.Minute && g.process("", func(u string) bool { return u != checkUser && u != "root" }) == 0 {
+			log.Warn().Str("variant", o.Name).Msg("desktop check: the session did not end at SIGTERM within a minute; terminating it")
+			if _, _, err := sh.Run(graphical+`loginctl terminate-session $s; done; true`, time.Minute); err != nil {
+				return res, err
+			}
+			terminated = true
+		}
 		if time.Now().After(deadline) {
 			return res, fmt.Errorf("%s: the display manager's greeter was not running and drawn within %s of ending the session (last screen: %s)", o.Name, o.Deadline, g.lastWhy)
 		}
