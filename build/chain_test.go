@@ -177,7 +177,7 @@ func TestPostprocessMakesDeployableLayout(t *testing.T) {
 	mustExist := []string{
 		"usr/lib/modules/" + kver + "/vmlinuz", "usr/lib/modules/" + kver + "/initramfs.img",
 		"usr/lib/modules/" + kver + "/config", "usr/etc/passwd", "usr/share/dpkg/database/status",
-		"usr/share/factory/var/roothome/.bashrc", tmpfilesConf, "sysroot", "usr/etc/machine-id",
+		"usr/share/factory/var/roothome/.bashrc", tmpfilesConf, "sysroot", "usr/etc/machine-id", "usr/etc/default/locale",
 	}
 	for _, p := range mustExist {
 		if !exists(filepath.Join(dir, p)) {

@@ -16,7 +16,7 @@ import (
 // Postprocess makes an installed tree deployable and bootable by OSTree; see
 // ../shared/notes/ostree-layout.md. Bump postprocessSchema whenever what it
 // does changes, so cached results are not reused.
-const postprocessSchema = 4 // 3: machine secrets stripped, the guard, SOURCE_DATE_EPOCH; 4: initramfs reused by manifest, folder moves as renames
+const postprocessSchema = 5 // 3: machine secrets stripped, the guard, SOURCE_DATE_EPOCH; 4: initramfs reused by manifest, folder moves as renames; 5: tmpfiles lines retargeted into /var, a default locale
 
 const tmpfilesConf = "usr/lib/tmpfiles.d/debian-atomic.conf"
 
@@ -65,7 +65,7 @@ func (b *variantBuild) postprocess(ctx context.Context, root string) error {
 		b.cfg.Log.Info().Str("variant", b.v.Name).Strs("removed", removed).
 			Msg("postprocess: removed machine-unique keys and secrets; each machine makes its own at boot")
 	}
-	for _, f := range []func(string) error{installGrubScript, moveDpkgDatabase, moveStateToVar, varToTmpfiles, moveEtc, topLevel} {
+	for _, f := range []func(string) error{installGrubScript, moveDpkgDatabase, moveStateToVar, varToTmpfiles, retargetTmpfiles, defaultLocale, moveEtc, topLevel} {
 		if err := f(root); err != nil {
 			return fmt.Errorf("postprocess: %w", err)
 		}
@@ -357,4 +357,98 @@ func emptyDir(dir string) error {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
+}
+
+// retargetTmpfiles points the packages' tmpfiles.d lines for /home, /root,
+// /srv and the other folders moveStateToVar made links at the folders in
+// /var, in same-named files in /etc/tmpfiles.d that override the packages'
+// own (which stay as shipped): tmpfiles makes no folder where a link is
+// ("/home already exists and is not a directory", at every boot) and would
+// skip what a line beneath it provides (root's authorized_keys from a
+// credential). The tree's own overrides win; varToTmpfiles' lines for a
+// path a package's line now makes give way to it (one line per path).
+func retargetTmpfiles(root string) error {
+	dir := filepath.Join(root, "usr/lib/tmpfiles.d")
+	entries, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	moved := map[string]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || filepath.Ext(name) != ".conf" || name == filepath.Base(tmpfilesConf) {
+			continue
+		}
+		override := filepath.Join(root, "etc/tmpfiles.d", name)
+		if _, err := os.Lstat(override); err == nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		lines, changed := strings.Split(string(data), "\n"), false
+		for i, l := range lines {
+			f := strings.Fields(l)
+			if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+				continue
+			}
+			if to, ok := inVar(f[1]); ok {
+				lines[i] = strings.Replace(l, f[1], to, 1)
+				moved[to], changed = true, true
+			}
+		}
+		if !changed {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(override), 0o755); err != nil {
+			return err
+		}
+		head := "# Made by debian-atomic from /usr/lib/tmpfiles.d/" + name + ": /home, /root, /srv, /opt, /mnt\n# and /usr/local are links into /var here, so their lines name the folders in /var.\n"
+		if err := os.WriteFile(override, []byte(head+strings.Join(lines, "\n")), 0o644); err != nil {
+			return err
+		}
+	}
+	if len(moved) == 0 {
+		return nil
+	}
+	own := filepath.Join(root, tmpfilesConf)
+	data, err := os.ReadFile(own)
+	if err != nil {
+		return err
+	}
+	var keep []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if !moved[tmpfilesPathOf(l)] {
+			keep = append(keep, l)
+		}
+	}
+	return os.WriteFile(own, []byte(strings.Join(keep, "\n")), 0o644)
+}
+
+// inVar is where a path under one of the links into /var really is.
+func inVar(p string) (string, bool) {
+	for _, m := range toVar {
+		d := "/" + m.dir
+		if p == d || strings.HasPrefix(p, d+"/") {
+			return "/" + m.varDir + p[len(d):], true
+		}
+	}
+	return "", false
+}
+
+// defaultLocale sets C.UTF-8, which glibc has built in, in a tree that sets
+// no locale: otherwise pam_env finds no /etc/default/locale, LANG is unset
+// in every session (programs fall back to ASCII, Qt ones say so), and
+// locale-gen cannot add a locale on a read-only /usr. A variant with
+// locales-all (or locales' own file) keeps its choice.
+func defaultLocale(root string) error {
+	p := filepath.Join(root, "etc/default/locale")
+	if _, err := os.Lstat(p); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(p, []byte("# Made by debian-atomic: C.UTF-8 is built into glibc; another locale needs\n# locales-all in the variant (locale-gen cannot write to a read-only /usr).\nLANG=C.UTF-8\n"), 0o644)
 }

@@ -271,6 +271,14 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 		failed, _, _ := sh.Run("systemctl --failed --no-legend", time.Minute)
 		t.Errorf("system state %q; failed units:\n%s", state, failed)
 	}
+	// systemd's own tmpfiles lines for /home, /root and /srv (links into
+	// /var here) name the folders in /var, and a locale is set.
+	if out, _, _ := sh.Run("journalctl -b -o cat -t systemd-tmpfiles --no-pager | grep 'is not a directory'", time.Minute); strings.TrimSpace(out) != "" {
+		t.Errorf("systemd-tmpfiles at boot:\n%s", out)
+	}
+	if out := b.run(sh, "grep ^LANG= /etc/default/locale"); out != "LANG=C.UTF-8" {
+		t.Errorf("/etc/default/locale sets %q", out)
+	}
 	if out, code, _ := sh.Run("systemctl is-active ssh.service && test -s /etc/ssh/ssh_host_ed25519_key && test -s /etc/ssh/ssh_host_ed25519_key.pub", time.Minute); code != 0 {
 		st, _, _ := sh.Run("ls -l /etc/ssh; systemctl status --no-pager ssh.service", time.Minute)
 		t.Errorf("sshd is not active with host keys (%s):\n%s", out, st)
