@@ -365,22 +365,25 @@ func exists(p string) bool {
 // own (which stay as shipped): tmpfiles makes no folder where a link is
 // ("/home already exists and is not a directory", at every boot) and would
 // skip what a line beneath it provides (root's authorized_keys from a
-// credential). The tree's own overrides win; varToTmpfiles' lines for a
-// path a package's line now makes give way to it (one line per path).
+// credential). The tree's own overrides win. Then varToTmpfiles' folder
+// and link lines give way to a package's line for the same path: tmpfiles
+// takes one line per path and logs each duplicate at every boot, and the
+// package's line is the one its maintainers meant (ages, subvolumes).
 func retargetTmpfiles(root string) error {
 	dir := filepath.Join(root, "usr/lib/tmpfiles.d")
 	entries, err := os.ReadDir(dir)
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	moved := map[string]bool{}
+	packaged := map[string]bool{}
 	for _, e := range entries {
 		name := e.Name()
 		if !e.Type().IsRegular() || filepath.Ext(name) != ".conf" || name == filepath.Base(tmpfilesConf) {
 			continue
 		}
 		override := filepath.Join(root, "etc/tmpfiles.d", name)
-		if _, err := os.Lstat(override); err == nil {
+		if data, err := os.ReadFile(override); err == nil {
+			folderLines(string(data), packaged)
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(dir, name))
@@ -395,9 +398,11 @@ func retargetTmpfiles(root string) error {
 			}
 			if to, ok := inVar(f[1]); ok {
 				lines[i] = strings.Replace(l, f[1], to, 1)
-				moved[to], changed = true, true
+				changed = true
 			}
 		}
+		text := strings.Join(lines, "\n")
+		folderLines(text, packaged)
 		if !changed {
 			continue
 		}
@@ -405,12 +410,9 @@ func retargetTmpfiles(root string) error {
 			return err
 		}
 		head := "# Made by debian-atomic from /usr/lib/tmpfiles.d/" + name + ": /home, /root, /srv, /opt, /mnt\n# and /usr/local are links into /var here, so their lines name the folders in /var.\n"
-		if err := os.WriteFile(override, []byte(head+strings.Join(lines, "\n")), 0o644); err != nil {
+		if err := os.WriteFile(override, []byte(head+text), 0o644); err != nil {
 			return err
 		}
-	}
-	if len(moved) == 0 {
-		return nil
 	}
 	own := filepath.Join(root, tmpfilesConf)
 	data, err := os.ReadFile(own)
@@ -419,11 +421,22 @@ func retargetTmpfiles(root string) error {
 	}
 	var keep []string
 	for _, l := range strings.Split(string(data), "\n") {
-		if !moved[tmpfilesPathOf(l)] {
-			keep = append(keep, l)
+		if t := strings.Fields(l); len(t) >= 2 && (t[0] == "d" || t[0] == "L") && packaged[t[1]] {
+			continue
 		}
+		keep = append(keep, l)
 	}
 	return os.WriteFile(own, []byte(strings.Join(keep, "\n")), 0o644)
+}
+
+// folderLines adds the paths of text's folder and link lines to set.
+func folderLines(text string, set map[string]bool) {
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[0] != "" && strings.ContainsRune("dDvqQL", rune(f[0][0])) {
+			set[f[1]] = true
+		}
+	}
 }
 
 // inVar is where a path under one of the links into /var really is.

@@ -14,7 +14,7 @@ func TestTmpfilesLinesUnderLinksPointIntoVar(t *testing.T) {
 	files := map[string]string{
 		"home.conf":      "# Home\nQ /home 0755 - - -\nq /srv 0755 - - -\n",
 		"provision.conf": "f^ /etc/hosts - - - - network.hosts\nd- /root :0700 root :root -\nd- /root/.ssh :0700 root :root -\n",
-		"tmp.conf":       "D /tmp 1777 root root -\n",
+		"tmp.conf":       "D /tmp 1777 root root -\nq /var/tmp 1777 root root 30d\nf /var/lib/x 0644 - - -\n",
 		"mine.conf":      "d /home/shared 0755 - - -\n", // the tree overrides it itself
 	}
 	for n, c := range files {
@@ -22,7 +22,7 @@ func TestTmpfilesLinesUnderLinksPointIntoVar(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(root, "etc/tmpfiles.d"), 0o755)
 	os.WriteFile(filepath.Join(root, "etc/tmpfiles.d/mine.conf"), []byte("# the admin's\n"), 0o644)
-	os.WriteFile(filepath.Join(root, tmpfilesConf), []byte("d /var/home 0755 - - -\nd /var/roothome 0700 - - -\nd /var/opt 0755 - - -\nd /var/srv 0755 - - -\n"), 0o644)
+	os.WriteFile(filepath.Join(root, tmpfilesConf), []byte("d /var/home 0755 - - -\nd /var/roothome 0700 - - -\nd /var/opt 0755 - - -\nd /var/srv 0755 - - -\nd /var/tmp 1777 0 0 - -\nC /var/lib/x 0644 0 0 - /usr/share/factory/var/lib/x\n"), 0o644)
 
 	if err := retargetTmpfiles(root); err != nil {
 		t.Fatal(err)
@@ -53,8 +53,9 @@ func TestTmpfilesLinesUnderLinksPointIntoVar(t *testing.T) {
 	if read("etc/tmpfiles.d/mine.conf") != "# the admin's\n" {
 		t.Error("the tree's own override was replaced")
 	}
-	// One line per path: the packages' lines replace the builder's own.
-	if own := read(tmpfilesConf); own != "d /var/opt 0755 - - -\n" {
+	// One line per path: the packages' folder lines replace the builder's
+	// own; a file the tree had is still copied from the factory.
+	if own := read(tmpfilesConf); own != "d /var/opt 0755 - - -\nC /var/lib/x 0644 0 0 - /usr/share/factory/var/lib/x\n" {
 		t.Errorf("debian-atomic.conf:\n%s", own)
 	}
 }
