@@ -80,29 +80,17 @@ func (b *bootTest) boot() (*VM, *Shell, time.Duration) {
 	if disk == "" {
 		disk = b.img.Qcow2
 	}
-	var vm *VM
-	var sh *Shell
-	for try := 1; ; try++ {
-		var err error
-		vm, err = Boot(context.Background(), VMOptions{Disk: disk, Work: b.work, Echo: b.log, Restrict: true, Forwards: b.forwards, SecureBoot: b.secureBoot, Lane: HostLane})
-		if err != nil {
-			b.t.Fatal(err)
-		}
-		b.t.Cleanup(func() {
-			if !vm.exited() {
-				vm.Kill()
-			}
-		})
-		sh, err = Login(vm, testUser, testPassword, bootTimeout)
+	boot := func() (*VM, error) {
+		vm, err := Boot(context.Background(), VMOptions{Disk: disk, Work: b.work, Echo: b.log, Restrict: true, Forwards: b.forwards, SecureBoot: b.secureBoot, Lane: HostLane})
 		if err == nil {
-			break
+			b.t.Cleanup(vm.Kill)
 		}
-		vm.Kill()
-		// The emulator's or the host's trouble, not the image's: once more.
-		if stall := EmulatorTrouble(vm.Output()); stall != "" && try == 1 {
-			b.t.Logf("the boot reached no login (%v) and its kernel reported %q: booting again, once (console in %s)", err, stall, b.log.Name())
-			continue
-		}
+		return vm, err
+	}
+	vm, sh, err := LoginRetrying(context.Background(), boot, testUser, testPassword, bootTimeout, func(err error, trouble string) {
+		b.t.Logf("the boot reached no login (%v) and its kernel reported %q: booting again, once (console in %s)", err, trouble, b.log.Name())
+	})
+	if err != nil {
 		b.t.Fatalf("%v (console in %s)", err, b.log.Name())
 	}
 	took := time.Since(vm.Started)

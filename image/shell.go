@@ -1,6 +1,7 @@
 package image
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -59,6 +60,32 @@ var emulatorTroubleRE = regexp.MustCompile(`soft lockup - CPU#\d+ stuck for \d+s
 // EmulatorTrouble returns the first console line part that shows such
 // trouble, "" when there is none: a boot test may boot once more then.
 func EmulatorTrouble(console string) string { return emulatorTroubleRE.FindString(console) }
+
+// LoginRetrying boots (boot starts a VM) and logs in on the serial console.
+// A boot that reaches no login is booted once more, but only when its
+// kernel reported the emulator's trouble (EmulatorTrouble); again hears of
+// that retry. On failure the last VM is returned too (killed), for its
+// console.
+func LoginRetrying(ctx context.Context, boot func() (*VM, error), user, password string, deadline time.Duration, again func(err error, trouble string)) (*VM, *Shell, error) {
+	for try := 1; ; try++ {
+		vm, err := boot()
+		if err != nil {
+			return nil, nil, err
+		}
+		sh, err := Login(vm, user, password, deadline)
+		if err == nil {
+			return vm, sh, nil
+		}
+		vm.Kill()
+		trouble := EmulatorTrouble(vm.Output())
+		if trouble == "" || try > 1 || ctx.Err() != nil {
+			return vm, nil, err
+		}
+		if again != nil {
+			again(err, trouble)
+		}
+	}
+}
 
 // KernelPanic is Login's error when the guest kernel panicked instead.
 type KernelPanic struct{ Line string }

@@ -44,3 +44,27 @@ func TestEmulatorTrouble(t *testing.T) {
 		}
 	}
 }
+
+func TestLoginRetryingBootsAgainOnlyOnTheEmulatorsTrouble(t *testing.T) {
+	for _, c := range []struct {
+		name, console string
+		boots, agains int
+	}{
+		// A trap in the kernel's code patching: TCG's, so once more (and no more).
+		{"int3", `printf '[    9.1] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\n[    9.2] Kernel panic - not syncing: Fatal exception\n'; sleep 60`, 2, 1},
+		// The image's own fault: no second boot.
+		{"no root", `printf '[    2.1] VFS: Unable to mount root fs on unknown-block(0,0)\n[    2.2] Kernel panic - not syncing: VFS: Unable to mount root fs\n'; sleep 60`, 1, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			boots, agains := 0, 0
+			boot := func() (*VM, error) { boots++; return fakeConsole(t, c.console), nil }
+			vm, sh, err := LoginRetrying(context.Background(), boot, "tester", "tester", time.Minute, func(error, string) { agains++ })
+			if err == nil || sh != nil || vm == nil {
+				t.Fatalf("LoginRetrying: %v, %v, %v", vm, sh, err)
+			}
+			if boots != c.boots || agains != c.agains {
+				t.Errorf("booted %d times, told of %d retries; want %d and %d", boots, agains, c.boots, c.agains)
+			}
+		})
+	}
+}

@@ -334,6 +334,11 @@ func (vm *VM) Wait(timeout time.Duration) error {
 
 // Kill stops QEMU.
 func (vm *VM) Kill() {
+	select {
+	case <-vm.done:
+		return // QEMU has ended: its process group may be another's by now
+	default:
+	}
 	if vm.cmd.Process != nil {
 		syscall.Kill(-vm.cmd.Process.Pid, syscall.SIGKILL)
 	}

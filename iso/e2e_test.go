@@ -233,22 +233,17 @@ func bootInstalled(t *testing.T, dir, disk, commit, name string, installed time.
 	t.Helper()
 	con := consoleLog(t, "iso-installed-"+name)
 	os.RemoveAll(filepath.Join(dir, "vm-installed-"+name))
-	var vm *image.VM
-	var sh *image.Shell
-	for try := 1; ; try++ {
-		var err error
-		vm, err = image.Boot(context.Background(), image.VMOptions{Disk: disk, Work: filepath.Join(dir, "vm-installed-"+name), Echo: con, SecureBoot: true, Lane: image.HostLane})
-		if err != nil {
-			t.Fatal(err)
+	boot := func() (*image.VM, error) {
+		vm, err := image.Boot(context.Background(), image.VMOptions{Disk: disk, Work: filepath.Join(dir, "vm-installed-"+name), Echo: con, SecureBoot: true, Lane: image.HostLane})
+		if err == nil {
+			t.Cleanup(vm.Kill)
 		}
-		defer vm.Kill()
-		if sh, err = image.Login(vm, "tester", "tester", bootTimeout); err == nil {
-			break
-		}
-		vm.Kill()
-		if again(t, try, err, vm, con) {
-			continue
-		}
+		return vm, err
+	}
+	vm, sh, err := image.LoginRetrying(context.Background(), boot, "tester", "tester", bootTimeout, func(err error, trouble string) {
+		t.Logf("the boot failed (%v) and its kernel reported %q: booting again, once (console in %s)", err, trouble, con.Name())
+	})
+	if err != nil {
 		t.Fatalf("%v (console in %s)", err, con.Name())
 	}
 	secureBooted(t, vm, con.Name())
