@@ -205,7 +205,7 @@ func Test(ctx context.Context) error {
 	// Three packages at a time, not go test's one per core: the long ones
 	// (build, image, iso) then all start at once, their builds overlapping
 	// and their TCG boots taking turns on the VM lane (image.HostLane).
-	cmd := exec.CommandContext(ctx, "go", "test", "-json", "-count=1", "-p=3", "-timeout=80m", "./...")
+	cmd := exec.CommandContext(ctx, "go", "test", "-json", "-count=1", "-p=3", "-timeout=85m", "./...")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
