@@ -143,8 +143,22 @@ func qemuArgs(o VMOptions, accel, vars string) []string {
 	if accel == "kvm" {
 		return append(args, "-accel", "kvm", "-cpu", "host")
 	}
-	return append(args, "-accel", "tcg", "-cpu", "max")
+	cpu := TCGCPU
+	if c := os.Getenv(CPUEnv); c != "" {
+		cpu = c
+	}
+	return append(args, "-accel", "tcg", "-cpu", cpu)
 }
+
+// TCGCPU is the emulated processor: everything TCG does, but AVX. QEMU 7.2
+// was the first to emulate AVX and AVX2, and llvmpipe's AVX code (the
+// desktops' only renderer under TCG) died with it: Cinnamon fell into its
+// fallback mode on "max" and ran with this one. Programs and the kernel
+// take their SSE paths instead.
+const TCGCPU = "max,avx=off,avx2=off,fma=off,f16c=off"
+
+// CPUEnv names another -cpu for TCG guests (e.g. "max"), for trying one.
+const CPUEnv = "DEBIAN_ATOMIC_VM_CPU"
 
 // nicOption is the user-mode network, restricted and with guest forwards
 // when asked. The cmd: string is split into arguments by QEMU (no shell).
