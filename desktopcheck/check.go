@@ -143,44 +143,37 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		echo = io.MultiWriter(console, o.Echo)
 	}
 	monitor := filepath.Join(work, "monitor.sock")
-	var (
-		vm   *image.VM
-		sh   *image.Shell
-		boot time.Time
-	)
-	defer func() {
-		if vm != nil {
-			vm.Kill()
-		}
-	}()
-	for try := 1; ; try++ {
-		// The host's VM lane: a second TCG guest beside the boot tests'
-		// would starve both (soft lockups) on a small host. The wait for
-		// it is not boot time: the figures count from vm.Started.
-		boot = time.Now()
-		vm, err = image.Boot(ctx, image.VMOptions{Disk: img.Qcow2, Work: work, MemoryMiB: o.MemoryMiB,
+	// The host's VM lane: a second TCG guest beside the boot tests' would
+	// starve both (soft lockups) on a small host. The wait for it is not
+	// boot time: the figures count from vm.Started.
+	boot := func() (*image.VM, error) {
+		vm, err := image.Boot(ctx, image.VMOptions{Disk: img.Qcow2, Work: work, MemoryMiB: o.MemoryMiB,
 			VGA: "virtio", Monitor: monitor, Echo: echo, Lane: image.HostLane})
-		if err != nil {
+		if err == nil {
+			log.Info().Str("variant", o.Name).Str("accel", vm.Accel).Msg("desktop check: booting")
+		}
+		return vm, err
+	}
+	// A boot the emulator failed, not the desktop (gnome's first check
+	// panicked in the initramfs 18 s in: an int3 oops of TCG's code
+	// patching), is booted once more.
+	vm, sh, err := image.LoginRetrying(ctx, boot, checkUser, checkPassword, o.Deadline, func(err error, trouble string) {
+		log.Warn().Str("variant", o.Name).Str("kernel", trouble).Err(err).Msg("desktop check: the boot reached no login and its kernel reported the emulator's trouble; booting again, once")
+	})
+	if vm != nil {
+		defer vm.Kill()
+	}
+	if err != nil {
+		if vm == nil {
 			return res, err
-		}
-		if !vm.Started.IsZero() {
-			boot = vm.Started
-		}
-		log.Info().Str("variant", o.Name).Str("accel", vm.Accel).Int("try", try).Msg("desktop check: booting")
-		if sh, err = image.Login(vm, checkUser, checkPassword, o.Deadline); err == nil {
-			break
-		}
-		vm.Kill()
-		// The emulator's trouble, not the desktop's (as the image tests
-		// do): an int3 oops of TCG's code patching panicked gnome's first
-		// check in the initramfs 18 s into the boot. Once more.
-		if trouble := image.EmulatorTrouble(vm.Output()); trouble != "" && try == 1 && ctx.Err() == nil {
-			log.Warn().Str("variant", o.Name).Str("kernel", trouble).Err(err).Msg("desktop check: the boot reached no login and its kernel reported the emulator's trouble; booting again, once")
-			continue
 		}
 		return res, fmt.Errorf("%s: no login on the serial console: %w", o.Name, err)
 	}
-	since := func() time.Duration { return time.Since(boot).Round(time.Second) }
+	started := vm.Started
+	if started.IsZero() {
+		started = time.Now()
+	}
+	since := func() time.Duration { return time.Since(started).Round(time.Second) }
 	if err := sh.Sudo(checkPassword); err != nil {
 		return res, err
 	}
