@@ -130,7 +130,10 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 	res.Packages = countPackages(ctx, cfg, img.Commit)
 	os.Remove(out + ".raw") // the qcow2 boots; the raw is the same disk
 
-	work := filepath.Join(cfg.CacheDir, "work", "check-"+o.Name)
+	// Beside mage vm's folders, not in the work folder: a build that starts
+	// while this check waits for the VM lane empties that (helper-15 lost
+	// a check's monitor socket so).
+	work := filepath.Join(cfg.CacheDir, "vm-check-"+o.Name)
 	os.RemoveAll(work)
 	defer os.RemoveAll(work)
 	console, err := os.Create(filepath.Join(o.Shots, o.Name+".console.log"))
