@@ -61,18 +61,44 @@ func TestTmpfilesLinesUnderLinksPointIntoVar(t *testing.T) {
 }
 
 func TestDefaultLocaleOnlyWhereNoneIsSet(t *testing.T) {
+	read := func(root, p string) string {
+		b, _ := os.ReadFile(filepath.Join(root, p)) // through links, as pam_env reads it
+		return string(b)
+	}
+	// trixie: /etc/default/locale is a link to ../locale.conf, which nothing makes.
 	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc/default"), 0o755)
+	os.Symlink("../locale.conf", filepath.Join(root, "etc/default/locale"))
 	if err := defaultLocale(root); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(root, "etc/default/locale")); !strings.Contains(string(b), "\nLANG=C.UTF-8\n") {
-		t.Errorf("etc/default/locale: %q", b)
+	if got := read(root, "etc/default/locale"); !strings.Contains(got, "\nLANG=C.UTF-8\n") {
+		t.Errorf("through trixie's link: %q", got)
 	}
-	os.WriteFile(filepath.Join(root, "etc/default/locale"), []byte("LANG=de_DE.UTF-8\n"), 0o644)
+	// No file and no link: both made.
+	root = t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 	if err := defaultLocale(root); err != nil {
 		t.Fatal(err)
 	}
-	if b, _ := os.ReadFile(filepath.Join(root, "etc/default/locale")); string(b) != "LANG=de_DE.UTF-8\n" {
-		t.Errorf("the tree's own locale was replaced: %q", b)
+	if got := read(root, "etc/default/locale"); !strings.Contains(got, "\nLANG=C.UTF-8\n") {
+		t.Errorf("made afresh: %q", got)
+	}
+	// The tree's own choice stays: locales' file, or a locale.conf.
+	for _, own := range []string{"etc/default/locale", "etc/locale.conf"} {
+		root = t.TempDir()
+		os.MkdirAll(filepath.Join(root, "etc/default"), 0o755)
+		os.WriteFile(filepath.Join(root, own), []byte("LANG=de_DE.UTF-8\n"), 0o644)
+		if err := defaultLocale(root); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(root, own); got != "LANG=de_DE.UTF-8\n" {
+			t.Errorf("%s was replaced: %q", own, got)
+		}
+		if own == "etc/default/locale" {
+			if _, err := os.Lstat(filepath.Join(root, "etc/locale.conf")); err == nil {
+				t.Error("a locale.conf was added beside locales' own file")
+			}
+		}
 	}
 }
