@@ -379,13 +379,19 @@ func sameStart(image, disk string) error {
 	for off := int64(0); ; off += int64(len(x)) {
 		n, err := io.ReadFull(a, x)
 		if n == 0 {
-			return nil
+			if err == io.EOF {
+				return nil
+			}
+			return fmt.Errorf("reading the image %s: %w", image, err)
 		}
 		if m, _ := io.ReadFull(b, y[:n]); m != n || !bytes.Equal(x[:n], y[:n]) {
 			return fmt.Errorf("%s differs from the image %s in the 4 MiB at %d: the dialog did not write the image onto the disk it chose", disk, image, off)
 		}
-		if err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
 			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading the image %s: %w", image, err)
 		}
 	}
 }
