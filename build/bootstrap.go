@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/treelayout"
 	"github.com/debian-atomic/builder/variants"
 )
 
@@ -236,7 +237,7 @@ func keepDeb(src, dst string) error {
 	}
 	tmp := dst + ".part"
 	os.Remove(tmp)
-	if err := copyFile(src, tmp); err != nil {
+	if err := treelayout.CopyFile(src, tmp); err != nil {
 		os.Remove(tmp)
 		return err
 	}

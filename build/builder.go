@@ -13,7 +13,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/debian-atomic/builder/cache"
+	"github.com/debian-atomic/builder/mountinfo"
 	"github.com/debian-atomic/builder/ostreeops"
+	"github.com/debian-atomic/builder/treelayout"
 	"github.com/debian-atomic/builder/variants"
 )
 
@@ -171,7 +173,7 @@ func (s *Session) recover() error {
 
 // removeTree deletes a work tree, never while anything below it is mounted.
 func removeTree(dir string) error {
-	if m := MountsUnder(dir); len(m) > 0 {
+	if m := mountinfo.Under(dir); len(m) > 0 {
 		return fmt.Errorf("refusing to remove %s: %s is still mounted", dir, m[0])
 	}
 	return os.RemoveAll(dir)
@@ -268,7 +270,7 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 		}
 		// Device nodes cannot be committed, and steps mount a fresh /dev
 		// anyway. Emptied here, before a next step's overlay sits on the tree.
-		if err := emptyDir(filepath.Join(b.tree, "dev")); err != nil {
+		if err := treelayout.EmptyDir(filepath.Join(b.tree, "dev")); err != nil {
 			return rep, err
 		}
 		if next := len(rep.Steps) + 1; pl.chain[next].kind != StepCommit && b.useOverlays(ctx) {
@@ -667,4 +669,9 @@ func treeSize(dir string) int64 {
 		return nil
 	})
 	return n
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }

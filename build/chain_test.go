@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/debian-atomic/builder/ostreeops"
+	"github.com/debian-atomic/builder/treelayout"
 )
 
 func TestChainRunsOnceThenHits(t *testing.T) {
@@ -177,7 +178,7 @@ func TestPostprocessMakesDeployableLayout(t *testing.T) {
 	mustExist := []string{
 		"usr/lib/modules/" + kver + "/vmlinuz", "usr/lib/modules/" + kver + "/initramfs.img",
 		"usr/lib/modules/" + kver + "/config", "usr/etc/passwd", "usr/share/dpkg/database/status",
-		"usr/share/factory/var/roothome/.bashrc", tmpfilesConf, "sysroot", "usr/etc/machine-id", "usr/etc/default/locale",
+		"usr/share/factory/var/roothome/.bashrc", treelayout.TmpfilesConf, "sysroot", "usr/etc/machine-id", "usr/etc/default/locale",
 	}
 	for _, p := range mustExist {
 		if !exists(filepath.Join(dir, p)) {
@@ -201,7 +202,7 @@ func TestPostprocessMakesDeployableLayout(t *testing.T) {
 			t.Errorf("%s -> %q, want %q", l, got, want)
 		}
 	}
-	conf, _ := os.ReadFile(filepath.Join(dir, tmpfilesConf))
+	conf, _ := os.ReadFile(filepath.Join(dir, treelayout.TmpfilesConf))
 	for _, want := range []string{"L /var/lib/dpkg - - - - ../../usr/share/dpkg/database",
 		"C /var/roothome/.bashrc 0644 0 0 - /usr/share/factory/var/roothome/.bashrc",
 		"d /var/roothome 0700", "d /var/usrlocal/bin 0755"} {
@@ -211,18 +212,6 @@ func TestPostprocessMakesDeployableLayout(t *testing.T) {
 	}
 	if m, _ := e.cfg.outRepo().Metadata(context.Background(), rep.Commit, "ostree.linux"); !strings.Contains(m, kver) {
 		t.Errorf("ostree.linux is %q", m)
-	}
-}
-
-func TestTwoKernelsAreRefused(t *testing.T) {
-	root := t.TempDir()
-	for _, k := range []string{"6.1.0-1-amd64", "6.2.0-1-amd64"} {
-		os.MkdirAll(filepath.Join(root, "usr/lib/modules", k), 0o755)
-		os.MkdirAll(filepath.Join(root, "boot"), 0o755)
-		os.WriteFile(filepath.Join(root, "boot", "vmlinuz-"+k), nil, 0o644)
-	}
-	if _, err := singleKernel(root); err == nil || !strings.Contains(err.Error(), "2 kernels") {
-		t.Errorf("got %v", err)
 	}
 }
 

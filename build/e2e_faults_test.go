@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/debian-atomic/builder/mountinfo"
 )
 
 // Ctrl-C in a terminal sends SIGINT to the whole foreground process group:
@@ -125,7 +127,7 @@ func TestE2EDiskFull(t *testing.T) {
 	if !strings.HasPrefix(first, "the disk holding "+cfg.CacheDir+" is full") || !(strings.Contains(err.Error(), "No space left") || strings.Contains(err.Error(), "min-free-space")) {
 		t.Errorf("unclear message on a full disk: %v", err)
 	}
-	if m := MountsUnder(cfg.CacheDir); len(m) > 0 {
+	if m := mountinfo.Under(cfg.CacheDir); len(m) > 0 {
 		t.Errorf("mounts left after the disk filled: %v", m)
 	}
 	if entries, _ := os.ReadDir(cfg.workDir()); len(entries) > 0 {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/debian-atomic/builder/cache"
+	"github.com/debian-atomic/builder/mountinfo"
 )
 
 // Log lines that mark the middle of the install step: apt's first line in
@@ -138,7 +139,7 @@ func checkInterrupted(t *testing.T, cfg Config, exit error, how string) {
 	if exit == nil {
 		t.Error("an interrupted build exited 0")
 	}
-	if m := MountsUnder(cfg.CacheDir); len(m) > 0 {
+	if m := mountinfo.Under(cfg.CacheDir); len(m) > 0 {
 		t.Errorf("mounts left after %s: %v", how, m)
 	}
 	if entries, _ := os.ReadDir(cfg.workDir()); len(entries) > 0 {
@@ -175,7 +176,7 @@ func TestE2EKill9Recovers(t *testing.T) {
 	cmd := startHelper(t, cfg, inInstall)
 	cmd.Process.Kill()
 	cmd.Wait()
-	left := MountsUnder(cfg.CacheDir)
+	left := mountinfo.Under(cfg.CacheDir)
 	t.Logf("mounts left by kill -9: %d", len(left))
 	if len(left) == 0 {
 		t.Error("kill -9 in the install step left no mount: the test did not hit the step")
@@ -200,7 +201,7 @@ func TestE2EKill9Recovers(t *testing.T) {
 	if got := ranNames(reps[0]); len(got) == 0 || got[0] != resume {
 		t.Errorf("after kill -9 the next build ran %v; it should start at %s", got, resume)
 	}
-	if m := MountsUnder(cfg.CacheDir); len(m) > 0 {
+	if m := mountinfo.Under(cfg.CacheDir); len(m) > 0 {
 		t.Errorf("mounts left after recovery: %v", m)
 	}
 	if pk := ostreeOut(t, cfg.RepoDir, "show", "--print-metadata-key="+MetaPackages, "test/tiny"); !strings.Contains(pk, "('hello', '") {

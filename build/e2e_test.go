@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/debian-atomic/builder/internal/e2etest"
+	"github.com/debian-atomic/builder/mountinfo"
 	"github.com/debian-atomic/builder/ostreeops"
 )
 
@@ -61,7 +62,7 @@ func buildOne(t *testing.T, cfg Config, name string) Report {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m := MountsUnder(cfg.CacheDir); len(m) > 0 {
+	if m := mountinfo.Under(cfg.CacheDir); len(m) > 0 {
 		t.Fatalf("mounts left after the build: %v", m)
 	}
 	// Every end-to-end build leaves a sound repository: step results and

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/mountinfo"
 )
 
 // fakeRunner stands in for the Debian tools and mount; ostree is real, since
@@ -90,7 +91,7 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 		f.mu.Unlock()
 	case "umount":
 		target := args[len(args)-1]
-		if slices.Contains(MountsUnder(target), target) {
+		if slices.Contains(mountinfo.Under(target), target) {
 			if _, err := f.real.Run(ctx, c); err != nil {
 				return nil, err
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/debian-atomic/builder/cache"
 	"github.com/debian-atomic/builder/dracuttrace"
 	"github.com/debian-atomic/builder/ostreeops"
+	"github.com/debian-atomic/builder/treelayout"
 )
 
 // The initramfs is its own cached piece of work. dracut's output depends on
@@ -155,7 +156,7 @@ func (b *variantBuild) storeInitramfs(ctx context.Context, root, kver string, m 
 		return fmt.Errorf("postprocess: dracut made no image: %w", err)
 	}
 	m.Mode = fi.Mode().Perm()
-	if err := copyFile(img, filepath.Join(dir, "initramfs.img")); err != nil {
+	if err := treelayout.CopyFile(img, filepath.Join(dir, "initramfs.img")); err != nil {
 		return err
 	}
 	data, err := json.Marshal(m)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/debian-atomic/builder/treelayout"
 	"github.com/debian-atomic/builder/variants"
 )
 
@@ -238,6 +239,6 @@ func sortPackages(p [][3]string) {
 }
 
 // dpkgStatusPath is where postprocess leaves the dpkg database.
-const dpkgDatabase = "usr/share/dpkg/database"
+const dpkgDatabase = treelayout.DpkgDatabase
 
 func dpkgStatus(root string) string { return filepath.Join(root, dpkgDatabase, "status") }

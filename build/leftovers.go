@@ -1,73 +1,27 @@
 package build
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/mountinfo"
 )
 
 // What an interrupted or killed build can leave behind, found from the
 // kernel's own tables so nothing depends on the dead process's memory.
 
-// MountsUnder lists mount points at or below dir, deepest first, from
-// /proc/self/mountinfo.
-func MountsUnder(dir string) []string {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	dir = filepath.Clean(dir)
-	var out []string
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMount(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
-	return out
-}
-
-// unescapeMount decodes the octal escapes mountinfo uses for spaces and such.
-func unescapeMount(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 // unmountUnder removes mounts left below dir by an earlier build that was
 // killed before it could clean up.
 func unmountUnder(runner run.Runner, dir string) error {
 	var errs []error
-	for _, mp := range MountsUnder(dir) {
+	for _, mp := range mountinfo.Under(dir) {
 		if err := unmount(context.Background(), runner, mp); err != nil {
 			errs = append(errs, fmt.Errorf("cannot unmount %s left by an earlier build: %w", mp, err))
 		}
@@ -124,7 +78,7 @@ func LoopDevicesUnder(dir string) []string {
 // LeftBehind reports on standard error any mount or loop device at or
 // below dir, and says whether there was one. Test programs call it last.
 func LeftBehind(dir string) bool {
-	left := append(MountsUnder(dir), LoopDevicesUnder(dir)...)
+	left := append(mountinfo.Under(dir), LoopDevicesUnder(dir)...)
 	if len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "mounts or loop devices left behind:\n  %s\n", strings.Join(left, "\n  "))
 	}

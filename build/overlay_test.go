@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/mountinfo"
+	"github.com/debian-atomic/builder/treelayout"
 )
 
 // A step on an overlay over a linked tree: whatever it does, the files the
@@ -62,15 +64,15 @@ func TestOverlayKeepsSharedFilesAndAppliesChanges(t *testing.T) {
 	os.MkdirAll(m("bin"), 0o755)
 	// Folders of the lower layer are renamed (redirects): into an existing
 	// folder, into a new one, within one folder, and changed after the move.
-	if err := moveTree(m("etc"), m("usr/etc")); err != nil {
+	if err := treelayout.MoveTree(m("etc"), m("usr/etc")); err != nil {
 		t.Fatal(err)
 	}
 	os.WriteFile(m("usr/etc/hostname"), []byte("new\n"), 0o644)
-	if err := moveTree(m("opt"), m("var/opt")); err != nil {
+	if err := treelayout.MoveTree(m("opt"), m("var/opt")); err != nil {
 		t.Fatal(err)
 	}
 	os.MkdirAll(m("usr/lib/sysimage"), 0o755)
-	if err := moveTree(m("usr/share/doc/a"), m("usr/lib/sysimage/a")); err != nil {
+	if err := treelayout.MoveTree(m("usr/share/doc/a"), m("usr/lib/sysimage/a")); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(m("usr/lib/sysimage/a"), m("usr/lib/sysimage/a2")); err != nil {
@@ -82,7 +84,7 @@ func TestOverlayKeepsSharedFilesAndAppliesChanges(t *testing.T) {
 	if err := o.apply(); err != nil {
 		t.Fatal(err)
 	}
-	if MountsUnder(dir) != nil {
+	if mountinfo.Under(dir) != nil {
 		t.Fatal("overlay still mounted after apply")
 	}
 

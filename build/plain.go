@@ -8,6 +8,7 @@ import (
 
 	"github.com/debian-atomic/builder/build/run"
 	"github.com/debian-atomic/builder/ostreeops"
+	"github.com/debian-atomic/builder/treelayout"
 	"github.com/debian-atomic/builder/variants"
 )
 
@@ -36,7 +37,7 @@ func PlainScript(ctx context.Context, cfg Config, v *variants.Variant, dir strin
 	if err := b.postprocess(ctx, root); err != nil {
 		return err
 	}
-	if err := emptyDir(filepath.Join(root, "dev")); err != nil {
+	if err := treelayout.EmptyDir(filepath.Join(root, "dev")); err != nil {
 		return err
 	}
 	repo := ostreeops.Repo{Path: filepath.Join(dir, "repo"), Runner: cfg.Runner}

@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/mountinfo"
 	"github.com/debian-atomic/builder/ostreeops"
 )
 
@@ -121,7 +121,7 @@ func (c *treeClient) Close() error {
 		}
 	}
 	c.mounted = nil
-	if len(errs) == 0 && len(build.MountsUnder(c.root)) == 0 {
+	if len(errs) == 0 && len(mountinfo.Under(c.root)) == 0 {
 		errs = append(errs, os.RemoveAll(c.root))
 	}
 	return errors.Join(errs...)

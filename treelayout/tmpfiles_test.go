@@ -1,4 +1,4 @@
-package build
+package treelayout
 
 import (
 	"os"
@@ -22,7 +22,7 @@ func TestTmpfilesLinesUnderLinksPointIntoVar(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(root, "etc/tmpfiles.d"), 0o755)
 	os.WriteFile(filepath.Join(root, "etc/tmpfiles.d/mine.conf"), []byte("# the admin's\n"), 0o644)
-	os.WriteFile(filepath.Join(root, tmpfilesConf), []byte("d /var/home 0755 - - -\nd /var/roothome 0700 - - -\nd /var/opt 0755 - - -\nd /var/srv 0755 - - -\nd /var/tmp 1777 0 0 - -\nC /var/lib/x 0644 0 0 - /usr/share/factory/var/lib/x\n"), 0o644)
+	os.WriteFile(filepath.Join(root, TmpfilesConf), []byte("d /var/home 0755 - - -\nd /var/roothome 0700 - - -\nd /var/opt 0755 - - -\nd /var/srv 0755 - - -\nd /var/tmp 1777 0 0 - -\nC /var/lib/x 0644 0 0 - /usr/share/factory/var/lib/x\n"), 0o644)
 
 	if err := retargetTmpfiles(root); err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestTmpfilesLinesUnderLinksPointIntoVar(t *testing.T) {
 	}
 	// One line per path: the packages' folder lines replace the builder's
 	// own; a file the tree had is still copied from the factory.
-	if own := read(tmpfilesConf); own != "d /var/opt 0755 - - -\nC /var/lib/x 0644 0 0 - /usr/share/factory/var/lib/x\n" {
+	if own := read(TmpfilesConf); own != "d /var/opt 0755 - - -\nC /var/lib/x 0644 0 0 - /usr/share/factory/var/lib/x\n" {
 		t.Errorf("debian-atomic.conf:\n%s", own)
 	}
 }
