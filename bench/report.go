@@ -155,15 +155,33 @@ func (r *runner) timed(c build.Config, names ...string) (time.Duration, []build.
 
 // Report measures every scenario opts.Runs times, pairs alternating (A B,
 // then B A) so that a slow spell of the machine weighs on both, and writes
-// bench.md, bench.csv and steps.svg into opts.Out.
-func Report(ctx context.Context, cfg build.Config, opts Options) (Result, error) {
-	res := Result{Machine: machine(filepath.Dir(opts.Out))}
+// bench.md, bench.csv and steps.svg into opts.Out. A run that stops early
+// (a failed build, Ctrl-C) still writes what it measured, saying so: an
+// hour of samples is not thrown away for the scenario that failed.
+func Report(ctx context.Context, cfg build.Config, opts Options) (res Result, err error) {
+	res = Result{Machine: machine(filepath.Dir(opts.Out))}
 	if err := os.MkdirAll(opts.Work, 0o755); err != nil {
 		return res, err
 	}
 	defer os.RemoveAll(opts.Work)
 	r := &runner{ctx: ctx, cfg: cfg, opts: opts}
 	rows := map[string]*Row{}
+	defer func() {
+		if err == nil || len(res.Rows) == 0 {
+			return
+		}
+		var kept []Row
+		for _, row := range res.Rows {
+			if len(rows[row.Scenario].Samples) > 0 {
+				kept = append(kept, *rows[row.Scenario])
+			}
+		}
+		res.Rows = kept
+		res.Notes = append(res.Notes, "This run stopped early, so scenarios after the failure are missing: "+err.Error())
+		if werr := write(opts.Out, res); werr != nil {
+			cfg.Log.Warn().Err(werr).Msg("bench: writing the partial report")
+		}
+	}()
 	row := func(name, baseline, goal string) *Row {
 		if rows[name] == nil {
 			rows[name] = &Row{Scenario: name, Baseline: baseline, Goal: goal}
