@@ -14,6 +14,7 @@ import (
 
 	"github.com/debian-atomic/builder/ostreeops"
 	"github.com/debian-atomic/builder/treelayout"
+	"github.com/debian-atomic/builder/variants"
 )
 
 func TestChainRunsOnceThenHits(t *testing.T) {
@@ -308,5 +309,29 @@ func TestExplainDiskFullKnowsEachTool(t *testing.T) {
 	}
 	if err := errors.New("exit status 100"); ExplainDiskFull(err, dir, "kept") != err {
 		t.Error("an unrelated error was changed")
+	}
+}
+
+// The benchmarks' baseline: one mmdebstrap with every package, the same
+// postprocess with dracut run directly (a plain script has no cache), one
+// commit. Its first full run found it still asking the initramfs cache of a
+// session it does not have.
+func TestPlainScriptCommitsABootableTree(t *testing.T) {
+	e := newTestEnv(t, "linux-image-amd64", "ostree-boot", "dracut")
+	v, err := variants.LoadChain(e.cfg.VariantsDir, "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := PlainScript(context.Background(), e.cfg, v, dir); err != nil {
+		t.Fatal(err)
+	}
+	repo := ostreeops.Repo{Path: filepath.Join(dir, "repo"), Runner: e.runner}
+	img, err := repo.Cat(context.Background(), v.Ref, "/usr/lib/modules/"+kver+"/initramfs.img")
+	if err != nil || len(img) == 0 {
+		t.Fatalf("no initramfs in the plain script's commit: %v", err)
+	}
+	if string(img) != "initramfs" {
+		t.Errorf("the initramfs is %q, not dracut's", img)
 	}
 }

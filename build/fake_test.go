@@ -77,7 +77,17 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 	case "ostree":
 		return f.real.Run(ctx, c)
 	case "mmdebstrap", "debootstrap":
-		return nil, fakeBootstrap(args[len(args)-2])
+		root := args[len(args)-2]
+		if err := fakeBootstrap(root); err != nil {
+			return nil, err
+		}
+		// --include (the plain script's): those packages installed too.
+		for _, a := range args {
+			if list, ok := strings.CutPrefix(a, "--include="); ok {
+				return nil, fakeInstall(root, strings.Split(list, ","))
+			}
+		}
+		return nil, nil
 	case "mount":
 		// Overlays are real when the tests run as root: the builder's
 		// linked-tree path then runs under the fake tools too.
@@ -177,28 +187,7 @@ func fakeInChroot(root string, args []string) error {
 					Stderr: "dpkg: error processing archive /var/cache/apt/archives/fills-disk_1.0-1_amd64.deb (--unpack):\n cannot copy extracted data for './usr/lib/big' to '/usr/lib/big.dpkg-new': failed to write (No space left on device)"}
 			}
 		}
-		f, err := os.OpenFile(filepath.Join(root, "var/lib/dpkg/status"), os.O_APPEND|os.O_WRONLY, 0)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		for _, p := range pkgs {
-			fmt.Fprint(f, stanza(p, "1.0-1"))
-			os.MkdirAll(filepath.Join(root, "usr/share/doc", p), 0o755)
-			os.WriteFile(filepath.Join(root, "usr/share/doc", p, "copyright"), []byte(p), 0o644)
-			if p == "linux-image-amd64" {
-				os.MkdirAll(filepath.Join(root, "usr/lib/modules", kver, "kernel"), 0o755)
-				os.WriteFile(filepath.Join(root, "boot", "vmlinuz-"+kver), []byte("kernel"), 0o644)
-				os.WriteFile(filepath.Join(root, "boot", "config-"+kver), []byte("config"), 0o644)
-			}
-			if p == "ostree-boot" {
-				os.MkdirAll(filepath.Join(root, "usr/lib/dracut/modules.d/98ostree"), 0o755)
-			}
-			if err := fakePackageFiles(root, p); err != nil {
-				return err
-			}
-		}
-		return nil
+		return fakeInstall(root, pkgs)
 	case args[0] == "dracut":
 		// What dracut's plymouth module does: include it when the tree has it.
 		body := "initramfs"
@@ -208,6 +197,32 @@ func fakeInChroot(root string, args []string) error {
 		return os.WriteFile(filepath.Join(root, args[len(args)-1]), []byte(body), 0o644)
 	}
 	return fmt.Errorf("fake chroot: unexpected %v", args)
+}
+
+// fakeInstall plays dpkg installing pkgs into root.
+func fakeInstall(root string, pkgs []string) error {
+	f, err := os.OpenFile(filepath.Join(root, "var/lib/dpkg/status"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, p := range pkgs {
+		fmt.Fprint(f, stanza(p, "1.0-1"))
+		os.MkdirAll(filepath.Join(root, "usr/share/doc", p), 0o755)
+		os.WriteFile(filepath.Join(root, "usr/share/doc", p, "copyright"), []byte(p), 0o644)
+		if p == "linux-image-amd64" {
+			os.MkdirAll(filepath.Join(root, "usr/lib/modules", kver, "kernel"), 0o755)
+			os.WriteFile(filepath.Join(root, "boot", "vmlinuz-"+kver), []byte("kernel"), 0o644)
+			os.WriteFile(filepath.Join(root, "boot", "config-"+kver), []byte("config"), 0o644)
+		}
+		if p == "ostree-boot" {
+			os.MkdirAll(filepath.Join(root, "usr/lib/dracut/modules.d/98ostree"), 0o755)
+		}
+		if err := fakePackageFiles(root, p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // universe is what the fake archive has, at one version each.

@@ -33,6 +33,9 @@ func PlainScript(ctx context.Context, cfg Config, v *variants.Variant, dir strin
 	if _, err := cfg.Runner.Run(ctx, run.Cmd{Args: args, Env: append([]string{DebsEnv + "=" + cfg.DebsDir}, aptEnv...)}); err != nil {
 		return err
 	}
+	// dracut runs directly: a plain script has no cache to keep the
+	// initramfs in (nor a session's index and store to ask).
+	cfg.NoInitramfsCache = true
 	b := &variantBuild{Session: &Session{cfg: cfg}, v: v}
 	if err := b.postprocess(ctx, root); err != nil {
 		return err
