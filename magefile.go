@@ -202,10 +202,21 @@ func Test(ctx context.Context) error {
 			return err
 		}
 	}
-	// Three packages at a time, not go test's one per core: the long ones
-	// (build, image, iso) then all start at once, their builds overlapping
-	// and their TCG boots taking turns on the VM lane (image.HostLane).
-	cmd := exec.CommandContext(ctx, "go", "test", "-json", "-count=1", "-p=3", "-timeout=85m", "./...")
+	// Four packages at a time, not go test's one per core, the long ones
+	// first (testrun.LongFirst: image, iso, desktopcheck, build): they all
+	// start at once, their builds overlapping and their TCG boots taking
+	// turns on the VM lane (image.HostLane), the lane busy from the start.
+	list, err := exec.CommandContext(ctx, "go", "list", "./...").Output()
+	if err != nil {
+		return fmt.Errorf("go list: %w", err)
+	}
+	module, err := exec.CommandContext(ctx, "go", "list", "-m").Output()
+	if err != nil {
+		return fmt.Errorf("go list -m: %w", err)
+	}
+	args := append([]string{"test", "-json", "-count=1", "-p=4", "-timeout=85m"},
+		testrun.Order(strings.TrimSpace(string(module)), testrun.Packages(string(list)))...)
+	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
