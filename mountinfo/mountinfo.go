@@ -4,10 +4,10 @@ package mountinfo
 
 import (
 	"bufio"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -27,7 +27,7 @@ func Under(dir string) []string {
 		if len(fields) < 5 {
 			continue
 		}
-		mp := unescape(fields[4])
+		mp := Unescape(fields[4])
 		if mp == dir || strings.HasPrefix(mp, dir+"/") {
 			out = append(out, mp)
 		}
@@ -36,17 +36,16 @@ func Under(dir string) []string {
 	return out
 }
 
-// unescape decodes the octal escapes mountinfo uses for spaces and such.
-func unescape(s string) string {
+// Unescape undoes mountinfo's octal escapes (\040 for a space).
+func Unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v int
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(byte(v))
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
 				i += 3
 				continue
 			}

@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/debian-atomic/builder/mountinfo"
 )
 
 // Disk is a whole disk the image could be written to.
@@ -43,35 +45,16 @@ func ParseMountinfo(text string) []Mount {
 		if len(f) < 5 {
 			continue
 		}
-		m := Mount{Dev: f[2], Target: unescape(f[4])}
+		m := Mount{Dev: f[2], Target: mountinfo.Unescape(f[4])}
 		for i, x := range f {
 			if x == "-" && i+2 < len(f) {
-				m.Source = unescape(f[i+2])
+				m.Source = mountinfo.Unescape(f[i+2])
 				break
 			}
 		}
 		out = append(out, m)
 	}
 	return out
-}
-
-// unescape undoes mountinfo's octal escapes (\040 for a space).
-func unescape(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // ParseSwaps lists the device paths of /proc/swaps.
