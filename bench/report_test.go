@@ -67,6 +67,22 @@ func TestSVGIsWellFormedAndToScale(t *testing.T) {
 	}
 }
 
+// Steps that overlap add up to more than the build took: the chart marks
+// where it ended and says so, instead of a bar longer than the build.
+func TestSVGMarksTheEndOfABuildWhoseStepsOverlap(t *testing.T) {
+	overlap := SVG([]Chart{{Title: "gnome after adding x", Total: 84 * time.Second, Steps: []build.StepReport{
+		{Step: build.StepInstall, Name: "install:gnome", Duration: 56 * time.Second},
+		{Step: build.StepPostprocess, Duration: 65 * time.Second},
+	}}})
+	if !strings.Contains(overlap, "the build ended at the black line, 84.0 s") || !strings.Contains(overlap, "add up to 121.0 s") {
+		t.Errorf("no end marker:\n%s", overlap)
+	}
+	serial := SVG([]Chart{{Title: "cold", Total: 60 * time.Second, Steps: []build.StepReport{{Step: build.StepBootstrap, Duration: 60 * time.Second}}}})
+	if strings.Contains(serial, "black line") {
+		t.Errorf("a build whose steps add up to its time got the overlap note:\n%s", serial)
+	}
+}
+
 // TestE2EBenchSmoke runs the report on the tiny test variant, once per
 // scenario, with two small variants side by side: what CI runs. It checks
 // that the report is written, never a figure. About 5-8 minutes here.

@@ -43,7 +43,18 @@ func SVG(charts []Chart) string {
 			}
 			x += w
 		}
-		y += barH + lineH
+		// Steps overlap (a result is stored while the next step runs), so
+		// the bars can add up to more than the build took: mark its end.
+		if sum := stepsTotal(c.Steps); sum > c.Total+c.Total/50 {
+			end := left + c.Total.Seconds()*scale
+			fmt.Fprintf(&body, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#000000" stroke-width="2"/>`+"\n", end, y-4, end, y+barH+4)
+			y += barH + lineH
+			fmt.Fprintf(&body, `<text x="%.0f" y="%.0f" font-size="12" font-style="italic">the build ended at the black line, %.1f s: its steps overlap (each result is stored while the next step runs), so the bars add up to %.1f s</text>`+"\n",
+				left, y, c.Total.Seconds(), sum.Seconds())
+			y += lineH
+		} else {
+			y += barH + lineH
+		}
 		for _, s := range c.Steps {
 			how := "built"
 			if s.Cached {
