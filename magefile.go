@@ -215,7 +215,7 @@ func Test(ctx context.Context) error {
 		return fmt.Errorf("go list -m: %w", err)
 	}
 	args := append([]string{"test", "-json", "-count=1", "-p=4", "-timeout=85m"},
-		testrun.Order(strings.TrimSpace(string(module)), testrun.Packages(string(list)))...)
+		testrun.Order(strings.TrimSpace(string(module)), strings.Fields(string(list)))...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()

@@ -1,9 +1,6 @@
 package testrun
 
-import (
-	"slices"
-	"strings"
-)
+import "slices"
 
 // LongFirst are the packages whose tests take longest, by what they wait
 // on: the VM lane's TCG boots (image, iso, desktopcheck) and cold builds
@@ -29,9 +26,4 @@ func Order(module string, pkgs []string) []string {
 		}
 	}
 	return append(first, rest...)
-}
-
-// Packages splits `go list` output into import paths.
-func Packages(goList string) []string {
-	return strings.Fields(goList)
 }
