@@ -631,10 +631,28 @@ func (b *variantBuild) incrementalBase(ps plannedStep) (string, []string) {
 			return parent, nil // a package went away: only a fresh install drops it
 		}
 	}
-	if len(add) == 0 || len(had) == 0 {
+	// Files are all written again; one the layer no longer has would stay.
+	wantFiles := filePaths(cur["files"])
+	for p := range filePaths(prev["files"]) {
+		if !wantFiles[p] {
+			return parent, nil
+		}
+	}
+	if len(had) == 0 || len(add) == 0 && prev["files"] == cur["files"] {
 		return parent, nil
 	}
-	return e.Result, add
+	return e.Result, append([]string{}, add...) // non-nil: install just these
+}
+
+// filePaths is the paths of a "files" key field (lines "path=digest").
+func filePaths(v string) map[string]bool {
+	out := map[string]bool{}
+	for _, l := range strings.Split(v, "\n") {
+		if p, _, ok := strings.Cut(l, "="); ok {
+			out[p] = true
+		}
+	}
+	return out
 }
 
 // progress logs a line every 15 s while a step runs, with its latest output.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -51,15 +52,49 @@ func (b *variantBuild) install(ctx context.Context, root string, layer *variants
 	locked := b.lock.Variants[layer.Name].Packages
 	if only != nil {
 		locked = only
+		if len(only) == 0 {
+			return writeFiles(root, layer) // only files changed: no apt, no network
+		}
 	}
 	unlock, err := b.lockDebs(ctx)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	return inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
+	if err := inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
 		return b.installIn(ctx, c, layer, locked)
-	})
+	}); err != nil {
+		return err
+	}
+	return writeFiles(root, layer)
+}
+
+// writeFiles writes a layer's files into its tree, after its packages so
+// that they win over a package's copy. os.Root keeps every path, and any
+// symbolic link on the way, inside the tree.
+func writeFiles(root string, layer *variants.Variant) error {
+	if len(layer.Files) == 0 {
+		return nil
+	}
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	for _, p := range slices.Sorted(maps.Keys(layer.Files)) {
+		rel := strings.TrimPrefix(p, "/")
+		err := r.MkdirAll(filepath.Dir(rel), 0o755)
+		if err == nil {
+			err = r.WriteFile(rel, []byte(layer.Files[p]), 0o644)
+		}
+		if err == nil {
+			err = r.Chmod(rel, 0o644) // a package's file keeps its mode otherwise
+		}
+		if err != nil {
+			return fmt.Errorf("writing %s (field \"files\" of %s): %w", p, layer.File, err)
+		}
+	}
+	return nil
 }
 
 // lockDebs serialises use of the shared package cache: builds with other

@@ -182,3 +182,50 @@ func TestStatusSaysWhatWouldRebuildAndWhy(t *testing.T) {
 		t.Errorf("changed ref: %+v", st["t"])
 	}
 }
+
+// A layer's files land in its commit (/etc as /usr/etc); editing one
+// reruns that layer's install without apt, removing one installs afresh.
+func TestLayerFilesAreWrittenAndFollowEdits(t *testing.T) {
+	e := newTestEnv(t, "hello")
+	withFiles := func(files string) string {
+		return child("c1", "t", "zsh") + "files:\n" + files
+	}
+	e.writeVariant("c1", withFiles("  /etc/sway/config.d/50-applets.conf: \"exec nm-applet --indicator\\n\"\n  /usr/share/c1/note: one\n"))
+	r := e.buildNamed("c1")[0]
+	ctx := context.Background()
+	cat := func(commit, path string) string {
+		b, err := e.cfg.outRepo().Cat(ctx, commit, path)
+		if err != nil {
+			return "(" + err.Error() + ")"
+		}
+		return string(b)
+	}
+	if got := cat(r.Commit, "/usr/etc/sway/config.d/50-applets.conf"); got != "exec nm-applet --indicator\n" {
+		t.Errorf("the /etc file in the commit: %q", got)
+	}
+	if got := cat(r.Commit, "/usr/share/c1/note"); got != "one" {
+		t.Errorf("the /usr file in the commit: %q", got)
+	}
+
+	apt := e.runner.count("chroot") // apt runs in the tree through chroot
+	e.writeVariant("c1", withFiles("  /etc/sway/config.d/50-applets.conf: \"exec nm-applet --indicator\\n\"\n  /usr/share/c1/note: two\n"))
+	r = e.buildNamed("c1")[0]
+	if got := ranNames(r); !slices.Equal(got, []string{"install:c1", StepPostprocess, StepCommit}) {
+		t.Errorf("after editing a file, ran %v", got)
+	}
+	if got := cat(r.Commit, "/usr/share/c1/note"); got != "two" {
+		t.Errorf("the edited file in the commit: %q", got)
+	}
+	if n := e.runner.count("chroot") - apt; n > 0 {
+		t.Errorf("editing a file ran %d commands in the tree; it needs none", n)
+	}
+
+	e.writeVariant("c1", withFiles("  /usr/share/c1/note: two\n"))
+	r = e.buildNamed("c1")[0]
+	if got := cat(r.Commit, "/usr/etc/sway/config.d/50-applets.conf"); !strings.HasPrefix(got, "(") {
+		t.Errorf("a file the variant no longer has is still in the commit: %q", got)
+	}
+	if e.runner.count("chroot") == apt {
+		t.Error("removing a file did not install the layer afresh")
+	}
+}

@@ -84,13 +84,18 @@ func preimage(s step, v *variants.Variant, parent string, t tools, lock *variant
 			AddSet("locked-packages", lock.Bootstraps[base.BootstrapID()]).
 			Add("source-date-epoch", epoch(lock))
 	case StepInstall:
-		return cache.NewPreimage(s.kind, installSchema).
+		p := cache.NewPreimage(s.kind, installSchema).
 			Add("parent", parent).
 			AddSet("sources", sourcesUpTo(s.layer)).
 			Add("recommends", boolString(s.layer.Recommends)).
 			AddSet("packages", s.layer.Packages).
 			AddSet("locked-packages", lock.Variants[s.layer.Name].Packages).
 			Add("source-date-epoch", epoch(lock))
+		if len(s.layer.Files) > 0 {
+			// only when given, so the keys of layers without files stay
+			p.AddDigests("files", s.layer.Files)
+		}
+		return p
 	case StepPostprocess:
 		return cache.NewPreimage(s.kind, postprocessSchema).
 			Add("parent", parent).

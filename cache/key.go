@@ -83,6 +83,17 @@ func (p *Preimage) AddMap(label string, m map[string]string) *Preimage {
 	return p.AddList(label, lines)
 }
 
+// AddDigests appends a map whose values are contents, by their BLAKE3
+// digests: a key stays one line per entry however long the contents are.
+func (p *Preimage) AddDigests(label string, m map[string]string) *Preimage {
+	d := make(map[string]string, len(m))
+	for k, v := range m {
+		sum := blake3.Sum256([]byte(v))
+		d[k] = hex.EncodeToString(sum[:])
+	}
+	return p.AddMap(label, d)
+}
+
 // Fields returns a copy of the inputs, for explaining rebuilds.
 func (p *Preimage) Fields() []Field { return append([]Field(nil), p.fields...) }
 

@@ -18,23 +18,29 @@ import (
 )
 
 // Desktop is what proves a desktop variant's session runs: its shell's
-// process (the name ps shows, at most 15 characters).
+// process (the name ps shows, at most 15 characters), and its network
+// applet's where that is a program of its own.
 type Desktop struct {
 	Variant string
 	Shell   string
+	Applet  string // "": the shell has it built in (GNOME, Plasma, Cinnamon)
 }
 
 // Desktops are the variants check:desktops boots, in order.
 var Desktops = []Desktop{
-	{"gnome", "gnome-shell"},
-	{"plasma", "plasmashell"},
-	{"xfce", "xfce4-panel"},
-	{"cinnamon", "cinnamon"},
-	{"mate", "mate-panel"},
-	{"lxqt", "lxqt-panel"},
-	{"sway", "sway"},
-	{"budgie", "budgie-panel"},
+	{"gnome", "gnome-shell", ""},
+	{"plasma", "plasmashell", ""},
+	{"xfce", "xfce4-panel", "nm-applet"},
+	{"cinnamon", "cinnamon", ""},
+	{"mate", "mate-panel", "nm-applet"},
+	{"lxqt", "lxqt-panel", "nm-tray"},
+	{"sway", "sway", "nm-applet"},
+	{"budgie", "budgie-panel", "nm-applet"},
 }
+
+// appletWait is how long after the session is on screen its network applet
+// may take to start (autostart entries start after the panel).
+const appletWait = 2 * time.Minute
 
 // greeters are the display managers' greeter processes (ps names); GDM's
 // greeter is a gnome-shell of its own user.
@@ -238,6 +244,17 @@ func Run(ctx context.Context, o Options) (res Result, err error) {
 		return res, err
 	}
 	log.Info().Str("variant", o.Name).Str("session_log", res.SessionLog).Msg("desktop check: the session's processes and complaints kept")
+	if d.Applet != "" {
+		for wait := time.Now().Add(appletWait); g.process(d.Applet, func(u string) bool { return u == checkUser }) == 0; {
+			if time.Now().After(wait) {
+				return res, fmt.Errorf("%s: the session started no network applet (%s of user %s) within %s of being on screen; see %s", o.Name, d.Applet, checkUser, appletWait, res.SessionLog)
+			}
+			if err := pause(ctx, 5*time.Second); err != nil {
+				return res, err
+			}
+		}
+		log.Info().Str("variant", o.Name).Str("applet", d.Applet).Msg("desktop check: the network applet runs")
+	}
 
 	// (a) the display manager and its greeter, once the session has ended
 	// as at a logout: the session's process (the leader's children: the

@@ -53,6 +53,7 @@ var fields = []field{
 	{"os-name", kString, false, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.OSName = s }},
 	{"ref", kString, true, func(v *Variant, s string, _ bool, _ []string, _ map[string]string) { v.Ref = s }},
 	{"metadata", kMap, false, func(v *Variant, _ string, _ bool, _ []string, m map[string]string) { v.Metadata = m }},
+	{"files", kMap, false, func(v *Variant, _ string, _ bool, _ []string, m map[string]string) { v.Files = m }},
 	{"allowed-secrets", kMap, false, func(v *Variant, _ string, _ bool, _ []string, m map[string]string) { v.AllowedSecrets = m }},
 }
 

@@ -50,6 +50,10 @@ type Variant struct {
 	OSName       string            // OSTree stateroot (os) name
 	Ref          string            // OSTree ref of the result
 	Metadata     map[string]string // extra commit metadata
+	// Files are written into this layer's tree after its packages are
+	// installed: deployed path (under /etc or /usr) -> content. A child's
+	// add to its parent's, and replace a parent's file of the same path.
+	Files map[string]string
 	// AllowedSecrets are private-key paths (as deployed: /etc/...) this
 	// variant ships on purpose, each with the reason; the commit guard
 	// lets them pass. A child's add to its parent's.
@@ -232,6 +236,14 @@ func (v *Variant) validate(lines map[string]int, child bool) Errors {
 			bad("allowed-secrets", "%q needs a reason: say why every machine may share this key", p)
 		}
 	}
+	for p, content := range v.Files {
+		if msg := checkFilePath(p); msg != "" {
+			bad("files", "%q %s", p, msg)
+		}
+		if len(content) > MaxFileBytes {
+			bad("files", "%q has %d bytes, more than the %d a variant file may carry: ship it in a package (see `sources`)", p, len(content), MaxFileBytes)
+		}
+	}
 	for _, k := range v.KernelArgs {
 		if !kernelArgs.MatchString(k) {
 			bad("kernel-args", "%q is not accepted: one argument per list item, made of letters, digits and _.,:/=+@%%-", k)
@@ -262,6 +274,28 @@ func (v *Variant) validate(lines map[string]int, child bool) Errors {
 	}
 	slices.SortStableFunc(errs, func(a, b *Error) int { return a.Line - b.Line })
 	return errs
+}
+
+// MaxFileBytes bounds one file a variant writes: configuration, not payloads.
+const MaxFileBytes = 64 << 10
+
+// checkFilePath accepts a clean absolute path under /etc or /usr where a
+// deployment keeps the file: postprocess empties /var, moves /etc to
+// /usr/etc (so that is written as /etc), and OSTree links /usr/local to /var.
+func checkFilePath(p string) string {
+	if !secretPathRE.MatchString(p) || p != filepath.Clean(p) || strings.Contains(p, "/../") || strings.HasSuffix(p, "/..") {
+		return "is not an absolute, clean file path (for example /etc/sway/config.d/50-applets.conf)"
+	}
+	under := func(dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
+	switch {
+	case under("/usr/etc"):
+		return "is where the build moves /etc: write it as " + strings.TrimPrefix(p, "/usr")
+	case under("/usr/local"):
+		return "is under /usr/local, which a deployment links to /var/usrlocal (machine state, not the commit): use /usr or /etc"
+	case p == "/etc" || p == "/usr" || !under("/etc") && !under("/usr"):
+		return "is not a file under /etc or /usr, the parts of the tree a commit carries (/var and /home are each machine's)"
+	}
+	return ""
 }
 
 func checkRef(ref string) string {

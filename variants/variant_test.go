@@ -168,3 +168,40 @@ func containsString(l []string, s string) bool {
 	}
 	return false
 }
+
+func TestFilesArePathsUnderEtcOrUsr(t *testing.T) {
+	dir := write(t, "x", good+"files:\n  /etc/sway/config.d/50-applets.conf: |\n    exec nm-applet --indicator\n  /usr/share/x/y: ''\n")
+	v, err := Load(dir, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Files["/etc/sway/config.d/50-applets.conf"] != "exec nm-applet --indicator\n" || len(v.Files) != 2 {
+		t.Errorf("files: %q", v.Files)
+	}
+	for path, want := range map[string]string{
+		"/var/lib/x":       "not a file under /etc or /usr",
+		"/home/u/.bashrc":  "not a file under /etc or /usr",
+		"/etc":             "not a file under /etc or /usr",
+		"etc/x":            "absolute, clean",
+		"/etc/../boot/x":   "absolute, clean",
+		"/etc//x":          "absolute, clean",
+		"/etc/x/":          "absolute, clean",
+		"/etc/$(reboot)":   "absolute, clean",
+		"/usr/etc/x":       "write it as /etc/x",
+		"/usr/local/bin/x": "/var/usrlocal",
+	} {
+		dir := write(t, "x", good+"files:\n  '"+path+"': x\n")
+		_, err := Load(dir, "x")
+		if err == nil || !strings.Contains(err.Error(), `field "files"`) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "x.yaml:7") {
+			t.Errorf("%s: got %v", path, err)
+		}
+	}
+	dir = write(t, "x", good+"files:\n  /etc/x: '"+strings.Repeat("a", MaxFileBytes+1)+"'\n")
+	if _, err := Load(dir, "x"); err == nil || !strings.Contains(err.Error(), "ship it in a package") {
+		t.Errorf("a large file: got %v", err)
+	}
+	dir = write(t, "x", good+"files:\n  /etc/x: [a]\n")
+	if _, err := Load(dir, "x"); err == nil || !strings.Contains(err.Error(), `field "files"`) {
+		t.Errorf("a list as content: got %v", err)
+	}
+}
