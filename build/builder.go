@@ -190,6 +190,9 @@ type variantBuild struct {
 	// linked is set when the tree's files are hardlinks to stored objects
 	// (a linked checkout): steps then run on an overlay over it.
 	linked bool
+	// loose is how many bytes of the tree's files are not stored objects
+	// (what a step's overlay added); -1 when none of them are (not linked).
+	loose int64
 	// freshLists is set when the tree's package lists were fetched in this
 	// build (a bootstrap just ran), so install needs no apt-get update.
 	freshLists bool
@@ -203,7 +206,7 @@ type variantBuild struct {
 // whether that work is kept (a miss) or dropped (a hit).
 func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, err error) {
 	start := time.Now()
-	b := &variantBuild{Session: s, v: v, tools: tools{}, work: filepath.Join(s.cfg.workDir(), v.Name)}
+	b := &variantBuild{Session: s, v: v, tools: tools{}, work: filepath.Join(s.cfg.workDir(), v.Name), loose: -1}
 	b.tree = filepath.Join(b.work, "rootfs")
 	rep = Report{Variant: v.Name, Ref: v.Ref}
 	log := s.cfg.Log.With().Str("variant", v.Name).Logger()
@@ -340,13 +343,59 @@ func (b *variantBuild) run(ctx context.Context, ps plannedStep, r *stepRun, spec
 	if spec != nil {
 		log.Info().Str("step", r.sr.Name).Str("key", ps.key.Short()).Bool("cached", false).Str("reason", r.sr.Reason).Msg(r.sr.Name + ": ran")
 		r.start = spec.began
-		b.holds = ""
-		return spec.ovl.apply()
+		return b.applyOverlay(ctx, spec.ovl, log)
 	}
 	log.Info().Str("step", r.sr.Name).Str("key", ps.key.Short()).Bool("cached", false).Str("reason", r.sr.Reason).Msg(r.sr.Name + ": running")
 	stop := b.progress(log, r.sr.Name, r.start)
 	defer stop()
 	return b.execute(ctx, ps, log)
+}
+
+// relink replaces the tree, just stored as b.holds, by a linked checkout
+// of that commit: the same tree, but its files are the stored objects, so
+// the next store reads only what the next step changed instead of hashing
+// every file again (a cold build's install result, a new layer's files).
+func (b *variantBuild) relink(ctx context.Context, log logger) error {
+	start := time.Now()
+	linked, old := filepath.Join(b.work, "relinked"), filepath.Join(b.work, "unlinked")
+	if err := b.store.CheckoutLinked(ctx, b.holds, linked); err != nil {
+		log.Info().Err(err).Msg("a linked checkout failed; the next store reads the whole tree")
+		return removeTree(linked)
+	}
+	if err := os.Rename(b.tree, old); err != nil {
+		return errors.Join(err, removeTree(linked))
+	}
+	if err := os.Rename(linked, b.tree); err != nil {
+		return err
+	}
+	b.linked, b.loose = true, 0
+	err := removeTree(old)
+	log.Debug().Dur("duration", time.Since(start)).Msg("the stored tree relinked to its objects")
+	return err
+}
+
+// relinkMin is the loose bytes above which a stored tree is relinked
+// before the next store: a linked checkout of gnome's 94,000 files and
+// removing the old tree take a few seconds, what ostree takes to hash a
+// few hundred MB again.
+const relinkMin = 256 << 20
+
+// applyOverlay applies a step's overlay onto the tree. When the tree holds
+// a stored result much of which is not its objects, it is relinked first.
+func (b *variantBuild) applyOverlay(ctx context.Context, ovl *overlay, log logger) error {
+	added := treeSize(ovl.upper)
+	relink := b.holds != "" && (b.loose < 0 || b.loose >= relinkMin)
+	err := ovl.applyAfter(func() error {
+		if relink {
+			return b.relink(ctx, log)
+		}
+		return nil
+	})
+	if b.loose >= 0 {
+		b.loose += added
+	}
+	b.holds = ""
+	return err
 }
 
 // explain puts the disk-full message first when a full disk was the cause.
@@ -367,7 +416,7 @@ func (b *variantBuild) failed(name string, err error) error {
 	if rerr := removeTree(b.tree); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
-	b.holds, b.linked = "", false
+	b.holds, b.linked, b.loose = "", false, -1
 	return fmt.Errorf("variant %s, step %s: %w", b.v.Name, name, err)
 }
 
@@ -499,7 +548,7 @@ func (b *variantBuild) execute(ctx context.Context, ps plannedStep, log logger) 
 		if err := os.MkdirAll(b.work, 0o755); err != nil {
 			return err
 		}
-		b.linked = false
+		b.linked, b.loose = false, -1
 		if err := b.bootstrap(ctx, b.tree); err != nil {
 			return err
 		}
@@ -515,15 +564,16 @@ func (b *variantBuild) execute(ctx context.Context, ps plannedStep, log logger) 
 			return err
 		}
 	}
-	b.holds = ""
 	if !b.linked {
+		b.holds = ""
 		return b.body(ctx, st, b.tree, only)
 	}
 	ovl, err := b.onOverlay(ctx, st, only)
 	if err != nil {
+		b.holds = ""
 		return err
 	}
-	return ovl.apply()
+	return b.applyOverlay(ctx, ovl, log)
 }
 
 // body runs an install or postprocess step in root.
@@ -552,6 +602,7 @@ func (b *variantBuild) onOverlay(ctx context.Context, st step, only []string) (*
 
 // restore checks a stored result out as the work tree.
 func (b *variantBuild) restore(ctx context.Context, commit string, log logger, name string) error {
+	b.holds = ""
 	if err := removeTree(b.tree); err != nil {
 		return err
 	}
@@ -559,10 +610,10 @@ func (b *variantBuild) restore(ctx context.Context, commit string, log logger, n
 		return err
 	}
 	start := time.Now()
-	b.linked = false
+	b.linked, b.loose = false, -1
 	if b.useOverlays(ctx) {
 		if err := b.store.CheckoutLinked(ctx, commit, b.tree); err == nil {
-			b.linked = true
+			b.linked, b.loose = true, 0
 		} else {
 			log.Info().Err(err).Msg("a linked checkout failed; restoring by copy")
 			if err := removeTree(b.tree); err != nil {
@@ -576,7 +627,7 @@ func (b *variantBuild) restore(ctx context.Context, commit string, log logger, n
 		}
 	}
 	log.Info().Str("step", name).Dur("duration", time.Since(start)).Msg("restored a cached tree")
-	b.freshLists = false
+	b.holds, b.freshLists = commit, false
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/debian-atomic/builder/build/run"
 	"github.com/debian-atomic/builder/mountinfo"
 	"github.com/debian-atomic/builder/treelayout"
+	"golang.org/x/sys/unix"
 )
 
 // A step on an overlay over a linked tree: whatever it does, the files the
@@ -81,9 +82,28 @@ func TestOverlayKeepsSharedFilesAndAppliesChanges(t *testing.T) {
 	if err := os.Rename(m("usr/share/doc/c"), m("usr/share/doc/c2")); err != nil {
 		t.Fatal(err)
 	}
+	// xattrs the step sets (setcap writes security.capability) stay; a
+	// copied-up file and a new folder carry overlayfs's own, which go.
+	unix.Setxattr(m("usr/bin/tool"), "user.cap", []byte("tool"), 0)
+	unix.Setxattr(m("usr/share/doc/c2"), "user.dir", []byte("c2"), 0)
+	unix.Setxattr(m("usr/share/doc"), "user.merged", []byte("doc"), 0)
 	if err := o.apply(); err != nil {
 		t.Fatal(err)
 	}
+	for p, want := range map[string]string{"usr/bin/tool": "user.cap", "usr/share/doc/c2": "user.dir", "usr/share/doc": "user.merged"} {
+		if names, _ := xattrNames(filepath.Join(lower, p)); !slices.Contains(names, want) {
+			t.Errorf("%s lost its xattr %s: %v", p, want, names)
+		}
+	}
+	filepath.WalkDir(lower, func(p string, _ os.DirEntry, err error) error {
+		names, _ := xattrNames(p)
+		for _, n := range names {
+			if isOverlayXattr(n) {
+				t.Errorf("%s keeps overlayfs's %s", p, n)
+			}
+		}
+		return nil
+	})
 	if mountinfo.Under(dir) != nil {
 		t.Fatal("overlay still mounted after apply")
 	}
@@ -195,6 +215,11 @@ func TestPipelinedBuildStoresTheSameTrees(t *testing.T) {
 	a := piped.mustBuild()
 	if n := piped.runner.count("mount -t overlay"); n < 3 { // the probe, install, postprocess
 		t.Errorf("the cold build mounted %d overlays: steps did not overlap", n)
+	}
+	// The bootstrap's tree, once stored, is swapped for a linked checkout,
+	// so storing the install reads only what install changed.
+	if piped.runner.count("ostree --repo="+piped.cfg.storeRepo().Path+" checkout --require-hardlinks") == 0 {
+		t.Error("the stored bootstrap tree was not relinked")
 	}
 	plain := newTestEnv(t, pkgs...)
 	plain.cfg.NoOverlay = true

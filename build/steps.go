@@ -20,8 +20,8 @@ var Steps = []string{StepBootstrap, StepInstall, StepPostprocess, StepCommit}
 
 // Schema versions: bump one when its step's behaviour changes.
 const (
-	bootstrapSchema = 3 // 3: SOURCE_DATE_EPOCH
-	installSchema   = 4 // 4: apt's pkgcache.bin and srcpkgcache.bin dropped from the result
+	bootstrapSchema = 4 // 3: SOURCE_DATE_EPOCH; 4: xattrs kept (file capabilities)
+	installSchema   = 5 // 4: apt's pkgcache.bin and srcpkgcache.bin dropped from the result; 5: xattrs kept
 	commitSchema    = 3 // 3: debian-atomic.root-tree
 )
 

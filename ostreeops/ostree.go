@@ -68,14 +68,13 @@ type CommitOptions struct {
 
 // Commit writes a commit and returns its checksum.
 func (r Repo) Commit(ctx context.Context, o CommitOptions) (string, error) {
+	// No commit modifier (--no-xattrs, --owner-uid, ...): any one makes
+	// ostree hash every file again, where a linked checkout's files are
+	// otherwise known by device and inode (33 s against 1.8 s for a gnome
+	// tree), and over a stored tree it stops the reuse of its dirtree (48 s
+	// against 0.2 s for /usr/share). The xattrs kept are the tree's own:
+	// file capabilities that maintainer scripts set.
 	args := []string{"commit"}
-	if o.TreeRef == "" {
-		// Over a stored tree the flag is not needed (it was committed without
-		// xattrs) and costs a walk that rehashes every file: any commit
-		// modifier turns off ostree's reuse of the stored dirtree (48 s
-		// against 0.2 s for /usr/share here).
-		args = append(args, "--no-xattrs")
-	}
 	if o.Branch != "" {
 		args = append(args, "--branch="+o.Branch)
 	} else {
