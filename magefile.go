@@ -267,7 +267,7 @@ func BenchLayer(ctx context.Context, name, extra string) error {
 	return nil
 }
 
-// Bench writes a report of the build's figures, each measured several times in one run (median, min, max, ratio to its baseline) into .cache/bench: bench.md, bench.csv, steps.svg. DEBIAN_ATOMIC_BENCH_RUNS sets the runs (3), DEBIAN_ATOMIC_BENCH_PEERS=1 adds peers.
+// Bench writes a report of the build's figures, each measured several times in one run (median, min, max, ratio to its baseline) into .cache/bench: bench.md, bench.csv, steps.svg. DEBIAN_ATOMIC_BENCH_RUNS sets the runs (3), DEBIAN_ATOMIC_BENCH_PEERS=1 adds peers, DEBIAN_ATOMIC_BENCH_ONLY=core,child (or scaling, bootstrappers, all) picks groups of scenarios.
 func Bench(ctx context.Context) error {
 	ctx, stop := signals(ctx)
 	defer stop()
@@ -277,6 +277,10 @@ func Bench(ctx context.Context) error {
 		opts.Runs = n
 	}
 	opts.Peers = os.Getenv("DEBIAN_ATOMIC_BENCH_PEERS") == "1"
+	opts.Only = strings.FieldsFunc(os.Getenv("DEBIAN_ATOMIC_BENCH_ONLY"), func(r rune) bool { return r == ',' || r == ' ' })
+	if err := bench.CheckOnly(opts.Only); err != nil {
+		return fmt.Errorf("DEBIAN_ATOMIC_BENCH_ONLY: %w", err)
+	}
 	res, err := bench.Report(ctx, cfg, opts)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,7 +36,29 @@ type Options struct {
 	ScalingExtras []string
 	Short         bool
 	Peers         bool // debos as a peer (installed when missing; never in CI)
+	// Only limits the report to these groups of scenarios (Groups); empty:
+	// all of them.
+	Only []string
 }
+
+// Groups are the scenario groups Options.Only can pick: core (plain script,
+// cold, adding a package, no-op, re-locking, peers), scaling, bootstrappers,
+// child (the child cold on a cached base and after adding a package) and
+// all (three variants as `mage all` and one after another, which measures
+// the child rows too).
+var Groups = []string{"core", "scaling", "bootstrappers", "child", "all"}
+
+// CheckOnly says which of names is not a group, before anything runs.
+func CheckOnly(names []string) error {
+	for _, n := range names {
+		if !slices.Contains(Groups, n) {
+			return fmt.Errorf("no bench group %q: pick from %s", n, strings.Join(Groups, ", "))
+		}
+	}
+	return nil
+}
+
+func (o Options) runs(group string) bool { return len(o.Only) == 0 || slices.Contains(o.Only, group) }
 
 // FullOptions is `mage bench`.
 func FullOptions(out string) Options {
@@ -159,7 +182,13 @@ func (r *runner) timed(c build.Config, names ...string) (time.Duration, []build.
 // (a failed build, Ctrl-C) still writes what it measured, saying so: an
 // hour of samples is not thrown away for the scenario that failed.
 func Report(ctx context.Context, cfg build.Config, opts Options) (res Result, err error) {
+	if err := CheckOnly(opts.Only); err != nil {
+		return res, err
+	}
 	res = Result{Machine: machine(filepath.Dir(opts.Out))}
+	if len(opts.Only) > 0 {
+		res.Notes = append(res.Notes, "Only these groups of scenarios ran: "+strings.Join(opts.Only, ", ")+".")
+	}
 	if err := os.MkdirAll(opts.Work, 0o755); err != nil {
 		return res, err
 	}
@@ -189,6 +218,48 @@ func Report(ctx context.Context, cfg build.Config, opts Options) (res Result, er
 		}
 		return rows[name]
 	}
+	// Warm the shared package cache, so no contender downloads.
+	cfg.Log.Info().Msg("bench: warming the package cache")
+	warm := r.fresh("warm")
+	if _, _, err := r.timed(warm, opts.Base); err != nil {
+		return res, err
+	}
+	os.RemoveAll(filepath.Dir(warm.CacheDir))
+	if opts.runs("core") {
+		if err := r.core(&res, row); err != nil {
+			return res, err
+		}
+	}
+	if opts.runs("scaling") {
+		if err := r.scaling(&res, row); err != nil {
+			return res, err
+		}
+	}
+	if !opts.Short {
+		if opts.runs("bootstrappers") {
+			if err := r.bootstrappers(row); err != nil {
+				return res, err
+			}
+		}
+		if opts.runs("all") || opts.runs("child") {
+			if err := r.layered(&res, row, opts.runs("all")); err != nil {
+				return res, err
+			}
+		}
+	}
+	if opts.Peers && opts.runs("core") {
+		res.Notes = append(res.Notes, "debos runs without fakemachine (it needs KVM), from a recipe made of the variant: debootstrap minbase, the same sources and packages without Recommends, the same dracut call, the OSTree layout as a script, ostree-commit; it has no cache, so each of its runs downloads its packages.")
+	}
+	for i := range res.Rows {
+		res.Rows[i] = *rows[res.Rows[i].Scenario]
+	}
+	return res, write(opts.Out, res)
+}
+
+// core is the base variant's rows: a plain script against a cold build,
+// a no-op, re-locking and building after adding a package, and the peers.
+func (r *runner) core(res *Result, row func(name, baseline, goal string) *Row) error {
+	ctx, cfg, opts := r.ctx, r.cfg, r.opts
 	b := opts.Base
 	plain := row("plain script, "+b, "", "")
 	cold := row("cold "+b, plain.Scenario, "≤1.10x")
@@ -198,18 +269,10 @@ func Report(ctx context.Context, cfg build.Config, opts Options) (res Result, er
 	var debos *Row
 	if opts.Peers {
 		if err := EnsureDebos(ctx, cfg); err != nil {
-			return res, err
+			return err
 		}
 		debos = row("debos, "+b+" (peer: no cache, downloads every time)", cold.Scenario, "≥1.00x (the builder faster)")
 	}
-
-	// Warm the shared package cache, so no contender downloads.
-	cfg.Log.Info().Msg("bench: warming the package cache")
-	warm := r.fresh("warm")
-	if _, _, err := r.timed(warm, b); err != nil {
-		return res, err
-	}
-	os.RemoveAll(filepath.Dir(warm.CacheDir))
 	for i := 0; i < opts.Runs; i++ {
 		measurePlain := func() error {
 			v, err := variants.LoadChain(cfg.VariantsDir, b)
@@ -270,28 +333,11 @@ func Report(ctx context.Context, cfg build.Config, opts Options) (res Result, er
 		// Each run starts with the next one, so every contender goes first once.
 		for j := range measures {
 			if err := measures[(i+j)%len(measures)](); err != nil {
-				return res, err
+				return err
 			}
 		}
 	}
-	if err := r.scaling(&res, row); err != nil {
-		return res, err
-	}
-	if !opts.Short {
-		if err := r.bootstrappers(row); err != nil {
-			return res, err
-		}
-		if err := r.layered(&res, row); err != nil {
-			return res, err
-		}
-	}
-	if opts.Peers {
-		res.Notes = append(res.Notes, "debos runs without fakemachine (it needs KVM), from a recipe made of the variant: debootstrap minbase, the same sources and packages without Recommends, the same dracut call, the OSTree layout as a script, ostree-commit; it has no cache, so each of its runs downloads its packages.")
-	}
-	for i := range res.Rows {
-		res.Rows[i] = *rows[res.Rows[i].Scenario]
-	}
-	return res, write(opts.Out, res)
+	return nil
 }
 
 // relockOnly re-locks the variants of c as a build would before building.
@@ -404,19 +450,24 @@ func (r *runner) bootstrappers(row func(name, baseline, goal string) *Row) error
 // layered is the desktop rows: the child cold on a cached base and after
 // adding one package, `all` cold for base, child and sibling against the
 // three one after another, and a no-op `all`.
-func (r *runner) layered(res *Result, row func(name, baseline, goal string) *Row) error {
+func (r *runner) layered(res *Result, row func(name, baseline, goal string) *Row, withAll bool) error {
 	o := r.opts
 	childCold := row(o.Child+" cold on cached "+o.Base, "", "")
 	childAdd := row(o.Child+" after adding "+o.ChildExtra, childCold.Scenario, "≤0.30x")
-	seq := row(fmt.Sprintf("%s, %s, %s cold, one after another", o.Base, o.Child, o.Sibling), "", "")
-	all := row(fmt.Sprintf("%s, %s, %s cold, as mage all", o.Base, o.Child, o.Sibling), seq.Scenario, "≤0.75x")
-	noop := row("no-op mage all", "", "<0.3 s")
+	chain := []string{o.Base, o.Child}
+	seq, all, noop := &Row{}, &Row{}, &Row{}
+	if withAll {
+		chain = append(chain, o.Sibling)
+		seq = row(fmt.Sprintf("%s, %s, %s cold, one after another", o.Base, o.Child, o.Sibling), "", "")
+		all = row(fmt.Sprintf("%s, %s, %s cold, as mage all", o.Base, o.Child, o.Sibling), seq.Scenario, "≤0.75x")
+		noop = row("no-op mage all", "", "<0.3 s")
+	}
 	for i := 0; i < o.Runs; i++ {
 		sequential := func() error {
 			c := r.fresh("seq")
 			defer os.RemoveAll(filepath.Dir(c.CacheDir))
 			start := time.Now()
-			for _, n := range []string{o.Base, o.Child, o.Sibling} {
+			for _, n := range chain {
 				d, reps, err := r.timed(c, n)
 				if err != nil {
 					return err
@@ -453,7 +504,10 @@ func (r *runner) layered(res *Result, row func(name, baseline, goal string) *Row
 			return err
 		}
 		pair := []func() error{sequential, parallel}
-		if i%2 == 1 {
+		if !withAll {
+			pair = pair[:1]
+		}
+		if i%2 == 1 && len(pair) == 2 {
 			pair[0], pair[1] = pair[1], pair[0]
 		}
 		for _, m := range pair {

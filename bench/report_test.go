@@ -126,3 +126,17 @@ func TestE2EBenchSmoke(t *testing.T) {
 		t.Errorf("the runs' caches are left: %v", err)
 	}
 }
+
+func TestOnlyPicksGroupsAndNamesAWrongOne(t *testing.T) {
+	if err := CheckOnly([]string{"core", "child"}); err != nil {
+		t.Error(err)
+	}
+	err := CheckOnly([]string{"core", "layerd"})
+	if err == nil || !strings.Contains(err.Error(), `"layerd"`) || !strings.Contains(err.Error(), "bootstrappers") {
+		t.Errorf("a wrong group: %v", err)
+	}
+	o := Options{Only: []string{"child"}}
+	if o.runs("core") || !o.runs("child") || !(Options{}).runs("scaling") {
+		t.Error("runs does not follow Only")
+	}
+}
