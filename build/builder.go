@@ -359,6 +359,9 @@ func (b *variantBuild) relink(ctx context.Context, log logger) error {
 	start := time.Now()
 	linked, old := filepath.Join(b.work, "relinked"), filepath.Join(b.work, "unlinked")
 	if err := b.store.CheckoutLinked(ctx, b.holds, linked); err != nil {
+		if ctx.Err() != nil {
+			return errors.Join(ctx.Err(), removeTree(linked))
+		}
 		log.Info().Err(err).Msg("a linked checkout failed; the next store reads the whole tree")
 		return removeTree(linked)
 	}
