@@ -187,11 +187,9 @@ type variantBuild struct {
 	work  string // the variant's work folder
 	tree  string // the tree being built
 	holds string // the store commit the tree holds now, "" for none
-	// linked is set when the tree's files are hardlinks to stored objects
-	// (a linked checkout): steps then run on an overlay over it.
-	linked bool
-	// loose is how many bytes of the tree's files are not stored objects
-	// (what a step's overlay added); -1 when none of them are (not linked).
+	// loose is how many bytes of the tree's files are not hardlinks to
+	// stored objects (what steps' overlays added to a linked checkout), or
+	// notLinked when the tree is no linked checkout at all.
 	loose int64
 	// freshLists is set when the tree's package lists were fetched in this
 	// build (a bootstrap just ran), so install needs no apt-get update.
@@ -206,7 +204,7 @@ type variantBuild struct {
 // whether that work is kept (a miss) or dropped (a hit).
 func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, err error) {
 	start := time.Now()
-	b := &variantBuild{Session: s, v: v, tools: tools{}, work: filepath.Join(s.cfg.workDir(), v.Name), loose: -1}
+	b := &variantBuild{Session: s, v: v, tools: tools{}, work: filepath.Join(s.cfg.workDir(), v.Name), loose: notLinked}
 	b.tree = filepath.Join(b.work, "rootfs")
 	rep = Report{Variant: v.Name, Ref: v.Ref}
 	log := s.cfg.Log.With().Str("variant", v.Name).Logger()
@@ -371,11 +369,19 @@ func (b *variantBuild) relink(ctx context.Context, log logger) error {
 	if err := os.Rename(linked, b.tree); err != nil {
 		return err
 	}
-	b.linked, b.loose = true, 0
+	b.loose = 0
 	err := removeTree(old)
 	log.Debug().Dur("duration", time.Since(start)).Msg("the stored tree relinked to its objects")
 	return err
 }
+
+// notLinked is loose for a tree that is no linked checkout: a bootstrap, a
+// copy. Steps run on an overlay only over a linked one.
+const notLinked = -1
+
+// linked reports whether the tree is a linked checkout (its files, but for
+// what steps added since, hardlinks to stored objects).
+func (b *variantBuild) linked() bool { return b.loose != notLinked }
 
 // relinkMin is the loose bytes above which a stored tree is relinked
 // before the next store: a linked checkout of gnome's 94,000 files and
@@ -387,14 +393,14 @@ const relinkMin = 256 << 20
 // a stored result much of which is not its objects, it is relinked first.
 func (b *variantBuild) applyOverlay(ctx context.Context, ovl *overlay, log logger) error {
 	added := treeSize(ovl.upper)
-	relink := b.holds != "" && (b.loose < 0 || b.loose >= relinkMin)
+	relink := b.holds != "" && (!b.linked() || b.loose >= relinkMin)
 	err := ovl.applyAfter(func() error {
 		if relink {
 			return b.relink(ctx, log)
 		}
 		return nil
 	})
-	if b.loose >= 0 {
+	if b.linked() {
 		b.loose += added
 	}
 	b.holds = ""
@@ -419,7 +425,7 @@ func (b *variantBuild) failed(name string, err error) error {
 	if rerr := removeTree(b.tree); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
-	b.holds, b.linked, b.loose = "", false, -1
+	b.holds, b.loose = "", notLinked
 	return fmt.Errorf("variant %s, step %s: %w", b.v.Name, name, err)
 }
 
@@ -429,7 +435,7 @@ func (b *variantBuild) storeResult(ctx context.Context, r *stepRun, log logger) 
 	stored := time.Now()
 	result, err := b.store.Commit(ctx, ostreeops.CommitOptions{
 		Branch: "cache/" + r.st.kind + "/" + string(r.sr.Key), Tree: b.tree, Parent: "none",
-		Timestamp: "1970-01-01T00:00:00Z", NoBindings: true, NoFsync: true, LinkSpeedup: b.linked,
+		Timestamp: "1970-01-01T00:00:00Z", NoBindings: true, NoFsync: true, LinkSpeedup: b.linked(),
 	})
 	if err != nil {
 		return fmt.Errorf("variant %s, step %s: storing the result: %w", b.v.Name, name, err)
@@ -445,7 +451,7 @@ func (b *variantBuild) storeResult(ctx context.Context, r *stepRun, log logger) 
 		return err
 	}
 	log.Info().Str("step", name).Dur("duration", r.sr.Duration).Dur("storing", time.Since(stored)).
-		Bool("linked", b.linked).Int64("size", size).Msg(name + ": done")
+		Bool("linked", b.linked()).Int64("size", size).Msg(name + ": done")
 	return nil
 }
 
@@ -551,7 +557,7 @@ func (b *variantBuild) execute(ctx context.Context, ps plannedStep, log logger) 
 		if err := os.MkdirAll(b.work, 0o755); err != nil {
 			return err
 		}
-		b.linked, b.loose = false, -1
+		b.loose = notLinked
 		if err := b.bootstrap(ctx, b.tree); err != nil {
 			return err
 		}
@@ -567,7 +573,7 @@ func (b *variantBuild) execute(ctx context.Context, ps plannedStep, log logger) 
 			return err
 		}
 	}
-	if !b.linked {
+	if !b.linked() {
 		b.holds = ""
 		return b.body(ctx, st, b.tree, only)
 	}
@@ -613,10 +619,10 @@ func (b *variantBuild) restore(ctx context.Context, commit string, log logger, n
 		return err
 	}
 	start := time.Now()
-	b.linked, b.loose = false, -1
+	b.loose = notLinked
 	if b.useOverlays(ctx) {
 		if err := b.store.CheckoutLinked(ctx, commit, b.tree); err == nil {
-			b.linked, b.loose = true, 0
+			b.loose = 0
 		} else {
 			log.Info().Err(err).Msg("a linked checkout failed; restoring by copy")
 			if err := removeTree(b.tree); err != nil {
@@ -624,7 +630,7 @@ func (b *variantBuild) restore(ctx context.Context, commit string, log logger, n
 			}
 		}
 	}
-	if !b.linked {
+	if !b.linked() {
 		if err := b.store.Checkout(ctx, commit, b.tree); err != nil {
 			return fmt.Errorf("restoring the cached tree %s (run `mage clean` if the cache is damaged): %w", short(commit), err)
 		}
