@@ -162,10 +162,15 @@ func stageRedirects(upper, lower string) (map[string]string, error) {
 	return staged, nil
 }
 
+// getXattr reads one xattr of path (not following a link), of any size:
+// a folder's ACL can be longer than a redirect.
 func getXattr(path, name string) (string, bool) {
-	buf := make([]byte, 4096)
-	n, err := syscall.Getxattr(path, name, buf)
+	n, err := unix.Lgetxattr(path, name, nil)
 	if err != nil || n <= 0 {
+		return "", false
+	}
+	buf := make([]byte, n)
+	if n, err = unix.Lgetxattr(path, name, buf); err != nil || n <= 0 {
 		return "", false
 	}
 	return string(buf[:n]), true
