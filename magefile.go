@@ -67,6 +67,23 @@ func Update(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	printLockChanges(changes)
+	return nil
+}
+
+// Lock locks only what changed since the lock (a package added to a variant, a new variant), as a build would first, without building; prints what changed.
+func Lock(ctx context.Context) error {
+	ctx, stop := signals(ctx)
+	defer stop()
+	changes, err := build.LockVariants(ctx, config())
+	if err != nil {
+		return err
+	}
+	printLockChanges(changes)
+	return nil
+}
+
+func printLockChanges(changes []build.LockChange) {
 	if len(changes) == 0 {
 		fmt.Println("no locked package changed")
 	}
@@ -76,7 +93,6 @@ func Update(ctx context.Context) error {
 			fmt.Printf("  %s\n", l)
 		}
 	}
-	return nil
 }
 
 // Diff prints the packages added, removed and changed between the last two commits of variant NAME.

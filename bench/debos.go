@@ -48,7 +48,7 @@ mkdir -p sysroot && ln -s sysroot/ostree ostree
 const debosInitramfs = `#!/bin/sh
 set -eu
 k=$(ls /usr/lib/modules)
-dracut --force --no-hostonly --reproducible --add ostree --kver "$k" "/usr/lib/modules/$k/initramfs.img"
+dracut --force --no-hostonly --reproducible --compress "` + build.DracutCompress + `" --add ostree --kver "$k" "/usr/lib/modules/$k/initramfs.img"
 `
 
 type debosAction map[string]any

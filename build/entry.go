@@ -74,6 +74,22 @@ func Update(ctx context.Context, cfg Config) ([]LockChange, error) {
 	return s.ensureLocked(ctx, vs, true)
 }
 
+// LockVariants resolves what a build of every variant would resolve first (the
+// layers whose packages, sources or parent changed since the lock) and
+// writes the lock, without building: edit a package list, lock, commit both.
+func LockVariants(ctx context.Context, cfg Config) ([]LockChange, error) {
+	names, err := Ordered(cfg.VariantsDir)
+	if err != nil {
+		return nil, err
+	}
+	s, vs, err := Open(ctx, cfg, names)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.ensureLocked(ctx, vs, false)
+}
+
 // Diff lists the packages added, removed and changed between the last two
 // commits of a variant's ref, from their metadata.
 func Diff(ctx context.Context, cfg Config, name string) (from, to string, changes []string, err error) {

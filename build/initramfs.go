@@ -39,8 +39,16 @@ const initramfsSchema = 2 // 2: a split chroot call no longer drops most of the 
 // StepInitramfs is the index kind of stored initramfs images.
 const StepInitramfs = "initramfs"
 
+// DracutCompress is how dracut compresses an initramfs. Without it dracut
+// picks gzip -9 (or zstd -15 when it finds zstd), about half of its run for
+// an archive of kernel modules that are compressed already: zstd -3 takes a
+// fraction of a second and makes a smaller image than gzip -9, and the
+// kernel unpacks it faster. Variants install zstd (minimal does); a tree
+// without it gets dracut's default, and a warning.
+const DracutCompress = "zstd -q -3 -T0"
+
 func dracutArgs(kver string) []string {
-	return []string{"dracut", "--force", "--no-hostonly", "--reproducible",
+	return []string{"dracut", "--force", "--no-hostonly", "--reproducible", "--compress", DracutCompress,
 		"--add", "ostree", "--kver", kver, initramfsPath(kver)}
 }
 
@@ -53,6 +61,9 @@ func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
 		return fmt.Errorf("postprocess: the tree has a kernel but no dracut ostree module: add the packages dracut and ostree-boot to %s", b.v.File)
 	}
 	log := b.cfg.Log.With().Str("variant", b.v.Name).Str("step", StepPostprocess).Logger()
+	if !exists(filepath.Join(root, "usr/bin/zstd")) {
+		log.Warn().Msgf("postprocess: the tree has no zstd, so dracut compresses the initramfs with gzip (about 10 s more each time): add the package zstd to %s", b.v.File)
+	}
 	if b.cfg.NoInitramfsCache {
 		return inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
 			if _, err := c.run(ctx, b.epochEnv(), dracutArgs(kver)...); err != nil {

@@ -11,7 +11,7 @@ import (
 // Postprocess makes an installed tree deployable and bootable by OSTree; see
 // ../shared/notes/ostree-layout.md. Bump postprocessSchema whenever what it
 // does changes, so cached results are not reused.
-const postprocessSchema = 6 // 3: machine secrets stripped, the guard, SOURCE_DATE_EPOCH; 4: initramfs reused by manifest, folder moves as renames; 5: tmpfiles lines retargeted into /var, a default locale; 6: xattrs kept
+const postprocessSchema = 7 // 3: machine secrets stripped, the guard, SOURCE_DATE_EPOCH; 4: initramfs reused by manifest, folder moves as renames; 5: tmpfiles lines retargeted into /var, a default locale; 6: xattrs kept; 7: the initramfs compressed with zstd -3
 
 // postprocess runs the layout changes and builds the initramfs.
 func (b *variantBuild) postprocess(ctx context.Context, root string) error {

@@ -12,6 +12,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/debian-atomic/builder/build"
 )
 
 // Paths on the ISO and in the live tree.
@@ -103,7 +105,7 @@ menuentry '%s' {
 // dmsquash-live (trixie's dracut-live) mounts the squashfs under an
 // overlay; ostree's module is left out, the live root is no deployment.
 func DracutArgs(kver, out string) []string {
-	return []string{"dracut", "--force", "--no-hostonly", "--reproducible", "--add", "dmsquash-live",
+	return []string{"dracut", "--force", "--no-hostonly", "--reproducible", "--compress", build.DracutCompress, "--add", "dmsquash-live",
 		"--omit", "ostree", "--kver", kver, out}
 }
 

@@ -52,7 +52,7 @@ func TestXorrisoArgs(t *testing.T) {
 }
 
 func TestPlanPieces(t *testing.T) {
-	if strings.Join(DracutArgs("6.12.57+deb13-amd64", "/tmp/i.img"), " ") != "dracut --force --no-hostonly --reproducible --add dmsquash-live --omit ostree --kver 6.12.57+deb13-amd64 /tmp/i.img" {
+	if strings.Join(DracutArgs("6.12.57+deb13-amd64", "/tmp/i.img"), " ") != "dracut --force --no-hostonly --reproducible --compress zstd -q -3 -T0 --add dmsquash-live --omit ostree --kver 6.12.57+deb13-amd64 /tmp/i.img" {
 		t.Error(DracutArgs("k", "o"))
 	}
 	links := LiveLinks()

@@ -142,7 +142,7 @@ func TestPrepareAndWrite(t *testing.T) {
 	}
 	calls := strings.Join(f.calls, "\n")
 	for _, want := range []string{
-		"chroot " + filepath.Join(o.Work, "live") + " dracut --force --no-hostonly --reproducible --add dmsquash-live --omit ostree --kver " + kver + " /tmp/debian-atomic-live-initrd.img",
+		"chroot " + filepath.Join(o.Work, "live") + " dracut --force --no-hostonly --reproducible --compress zstd -q -3 -T0 --add dmsquash-live --omit ostree --kver " + kver + " /tmp/debian-atomic-live-initrd.img",
 		"mcopy -i " + s.efiImg + " " + filepath.Join(o.Work, "live", shimSigned) + " ::/EFI/BOOT/BOOTX64.EFI",
 		"mcopy -i " + s.efiImg + " " + filepath.Join(o.Work, "live", gcdSigned) + " ::/EFI/BOOT/grubx64.efi",
 	} {
