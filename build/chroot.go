@@ -77,6 +77,12 @@ func (c *chroot) bind(ctx context.Context, src, rel string) error {
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
 	}
+	return c.bindFile(ctx, src, rel)
+}
+
+// bindFile mounts a host file or folder over one that exists in the tree.
+func (c *chroot) bindFile(ctx context.Context, src, rel string) error {
+	target := filepath.Join(c.root, rel)
 	if _, err := c.runner.Run(ctx, run.Cmd{Args: []string{"mount", "--bind", src, target}, Quiet: true}); err != nil {
 		return err
 	}

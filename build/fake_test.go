@@ -194,6 +194,10 @@ func fakeInChroot(root string, args []string) error {
 		if exists(filepath.Join(root, "usr/bin/plymouth")) {
 			body += " with plymouth"
 		}
+		// And what inst_libdir_file "libkmod.so*" does.
+		if libs, _ := filepath.Glob(filepath.Join(root, "usr/lib/x86_64-linux-gnu/libkmod.so*")); len(libs) > 0 {
+			body += " with libkmod"
+		}
 		return os.WriteFile(filepath.Join(root, args[len(args)-1]), []byte(body), 0o644)
 	}
 	return fmt.Errorf("fake chroot: unexpected %v", args)
@@ -226,7 +230,7 @@ func fakeInstall(root string, pkgs []string) error {
 }
 
 // universe is what the fake archive has, at one version each.
-var universe = []string{"hello", "zsh", "tree", "linux-image-amd64", "ostree-boot", "dracut", "fills-disk", "openssh-server", "ssl-cert", "leaky-key", "plymouth"}
+var universe = []string{"hello", "zsh", "tree", "linux-image-amd64", "ostree-boot", "dracut", "fills-disk", "openssh-server", "ssl-cert", "leaky-key", "plymouth", "libevent", "kmod"}
 
 // fakePackageFiles plays what some packages leave in a tree: openssh-server's
 // postinst makes host keys, ssl-cert's a snakeoil pair, and leaky-key ships a
@@ -246,6 +250,13 @@ func fakePackageFiles(root, pkg string) error {
 		files["etc/ssl/certs/ssl-cert-snakeoil.pem"] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 	case "plymouth":
 		files["usr/bin/plymouth"] = "#!/bin/sh\n"
+	case "libevent": // a library dracut does not glob for (tmux's)
+		files["usr/lib/x86_64-linux-gnu/libevent_core-2.1.so.7"] = "ELF"
+	case "kmod": // one it does
+		files["usr/lib/x86_64-linux-gnu/libkmod.so.2"] = "ELF"
+	case "dracut":
+		files["usr/lib/dracut/dracut-init.sh"] = "inst_libdir_file() { :; }\n"
+		files["usr/lib/x86_64-linux-gnu/libc.so.6"] = "ELF"
 	case "leaky-key":
 		files["usr/share/leaky-key/server.key"] = testPEMKey
 		files["var/lib/dpkg/info/leaky-key.list"] = "/.\n/usr\n/usr/share/leaky-key\n/usr/share/leaky-key/server.key\n"
@@ -444,6 +455,12 @@ func fakeStrace(args []string) error {
 	fmt.Fprintf(&b, "123456 openat(AT_FDCWD<%s/usr/lib/modules>, %q, O_RDONLY|O_DIRECTORY) = 3<%s/usr/lib/modules/%s>\n", root, kver, root, kver)
 	fmt.Fprintf(&b, "123456 getdents64(3<%s/usr/lib/modules/%s>, 0x55 /* 3 entries */, 32768) = 80\n", root, kver)
 	fmt.Fprintf(&b, "123456 openat(AT_FDCWD<%s/var/tmp/dracut.x>, \"initramfs/usr\", O_RDONLY) = 4\n", root)
+	// inst_libdir_file "libkmod.so*", marked as the instrumented dracut-init.sh does.
+	if exists(filepath.Join(root, "usr/lib/x86_64-linux-gnu")) {
+		fmt.Fprintf(&b, "12345 newfstatat(AT_FDCWD<%s>, \"/.debian-atomic-glob/libkmod.so*\", 0x7ffd, 0) = -1 ENOENT (No such file or directory)\n", root)
+		fmt.Fprintf(&b, "12345 getdents64(3<%s/usr/lib/x86_64-linux-gnu>, 0x55 /* 5 entries */, 32768) = 160\n", root)
+		fmt.Fprintf(&b, "12345 newfstatat(AT_FDCWD<%s>, \"/.debian-atomic-glob-end\", 0x7ffd, 0) = -1 ENOENT (No such file or directory)\n", root)
+	}
 	b.WriteString("123456 +++ exited with 0 +++\n")
 	return os.WriteFile(out, []byte(b.String()), 0o644)
 }

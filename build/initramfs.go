@@ -81,7 +81,21 @@ func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
 	}
 	trace := filepath.Join(b.work, "dracut.trace")
 	defer os.Remove(trace)
-	err := inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
+	marked, err := instrumentDracut(root, b.work)
+	for _, dst := range marked {
+		defer os.Remove(dst)
+	}
+	if err != nil {
+		return err
+	}
+	err = inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
+		for _, p := range dracuttrace.Instrumented {
+			if dst, ok := marked[p]; ok {
+				if err := c.bindFile(ctx, dst, p); err != nil {
+					return err
+				}
+			}
+		}
 		// --seccomp-bpf stops dracut's processes only at the traced calls,
 		// not at every system call: most of strace's cost.
 		args := append([]string{"strace", "-f", "--seccomp-bpf", "-y", "-qq", "-s", "4096", "-e", "trace=" + dracuttrace.Calls, "-o", trace,
@@ -107,6 +121,42 @@ func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
 	log.Info().Dur("duration", built).Int("paths", len(m.Paths)).Dur("manifest", time.Since(start)-built).
 		Msg("postprocess: initramfs built and stored")
 	return nil
+}
+
+// instrumentDracut writes marked copies of dracut's scripts (see
+// dracuttrace.Instrument) into work, for the traced run to mount over the
+// tree's (which stay as they are: they may be store objects), as tree path
+// -> copy. A script that is not a plain file of the tree, or has nothing to
+// mark, is left alone: its listings are then kept whole.
+func instrumentDracut(root, work string) (map[string]string, error) {
+	out := map[string]string{}
+	realRoot, err := filepath.EvalSymlinks(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range dracuttrace.Instrumented {
+		orig := filepath.Join(root, p)
+		if fi, err := os.Lstat(orig); err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(orig); err != nil || real != filepath.Join(realRoot, p) {
+			continue // a folder on the way is a link: mount nothing through it
+		}
+		data, err := os.ReadFile(orig)
+		if err != nil {
+			return nil, err
+		}
+		marked, ok := dracuttrace.Instrument(p, data)
+		if !ok {
+			continue
+		}
+		dst := filepath.Join(work, "marked-"+filepath.Base(p))
+		if err := os.WriteFile(dst, marked, 0o755); err != nil {
+			return nil, err
+		}
+		out[p] = dst
+	}
+	return out, nil
 }
 
 // initramfsSlot is where the image for kver made in layer's postprocess is filed.

@@ -54,6 +54,33 @@ func TestInitramfsReusedOnlyWhenItsInputsAreUnchanged(t *testing.T) {
 	}
 }
 
+// A library dracut's globs do not match (libevent, tmux's) reuses the
+// image; one they match (libkmod) runs dracut, whose image then has it.
+// The traced run mounts the marked dracut-init.sh over the tree's.
+func TestInitramfsLibraryGlobs(t *testing.T) {
+	e := newTestEnv(t, bootable...)
+	e.mustBuild()
+	if n := e.runner.count("strace"); n != 1 {
+		t.Fatalf("dracut ran %d times in the first build", n)
+	}
+	if n := e.runner.count("mount --bind "); n == 0 || !strings.Contains(strings.Join(e.runner.calls, "\n"), dracuttrace.InitScript) {
+		t.Errorf("the traced dracut did not run the marked dracut-init.sh:\n%s", strings.Join(e.runner.calls, "\n"))
+	}
+	e.setPackages(append(bootable, "libevent")...)
+	e.mustBuild()
+	if n := e.runner.count("strace"); n != 1 {
+		t.Errorf("a library no glob matches ran dracut (%d runs)", n)
+	}
+	e.setPackages(append(bootable, "libevent", "kmod")...)
+	third := e.mustBuild()
+	if n := e.runner.count("strace"); n != 2 {
+		t.Errorf("a library dracut globs for did not run dracut (%d runs)", n)
+	}
+	if img := initramfsOf(t, e, third.Commit); !strings.Contains(img, "libkmod") {
+		t.Errorf("the initramfs after adding kmod is %q", img)
+	}
+}
+
 // The manifest's states: absent paths, files by bytes and mode, links
 // resolved inside the tree, relative lookups under a directory fd, and no
 // host paths from before the chroot or scratch folders.

@@ -53,6 +53,8 @@ func FromTrace(trace, root, kver string) (*Manifest, error) {
 		return nil, err
 	}
 	paths, listed := map[string]bool{}, map[string]bool{}
+	globbed := map[string]map[string]bool{} // folder -> the patterns it was listed under
+	window := map[string]map[string]bool{}  // pid -> the patterns of its inst_libdir_file call
 	inChroot := false
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
@@ -69,11 +71,35 @@ func FromTrace(trace, root, kver string) (*Manifest, error) {
 			inChroot = name == "chroot"
 			continue
 		}
+		pid, _, _ := strings.Cut(line, " ")
 		if name == "getdents64" {
-			if p, ok := treePath(fdPath(args), hostRoot); ok {
+			p, ok := treePath(fdPath(args), hostRoot)
+			switch {
+			case !ok:
+			case window[pid] != nil:
+				if globbed[p] == nil {
+					globbed[p] = map[string]bool{}
+				}
+				for pat := range window[pid] {
+					globbed[p][pat] = true
+				}
+			default:
 				listed[p] = true
 			}
 			continue
+		}
+		if raw, ok := quotedArg(args); ok {
+			if pat, ok := strings.CutPrefix(raw, globMarker); ok {
+				if window[pid] == nil {
+					window[pid] = map[string]bool{}
+				}
+				window[pid][pat] = true
+				continue
+			}
+			if raw == globEnd {
+				delete(window, pid)
+				continue
+			}
 		}
 		p, ok := lookedUp(args, hostRoot)
 		if ok {
@@ -101,6 +127,16 @@ func FromTrace(trace, root, kver string) (*Manifest, error) {
 	for p := range paths {
 		if p != out && traced(p) {
 			m.Paths[p] = ""
+		}
+	}
+	for p, patterns := range globbed {
+		if listed[p] || !traced(p) {
+			continue // listed outside a glob too: the whole listing
+		}
+		if key, ok := globKey(p, patterns); ok {
+			m.Paths[key] = ""
+		} else {
+			listed[p] = true
 		}
 	}
 	for p := range listed {
@@ -158,6 +194,23 @@ func fdPath(args string) string {
 // tree path (after chroot); a relative one is joined to its directory fd or
 // working folder, which strace -y prints as a host path.
 func lookedUp(args, hostRoot string) (string, bool) {
+	p, ok := quotedArg(args)
+	if !ok {
+		return "", false
+	}
+	q := strings.IndexByte(args, '"')
+	if strings.HasPrefix(p, "/") {
+		return filepath.Clean(p), true
+	}
+	base, ok := treePath(fdPath(args[:q]), hostRoot)
+	if !ok {
+		return "", false
+	}
+	return filepath.Join(base, p), true
+}
+
+// quotedArg is a call's first string argument, unquoted.
+func quotedArg(args string) (string, bool) {
 	q := strings.IndexByte(args, '"')
 	if q < 0 {
 		return "", false
@@ -176,14 +229,7 @@ func lookedUp(args, hostRoot string) (string, bool) {
 	if err != nil {
 		p = args[q+1 : end]
 	}
-	if strings.HasPrefix(p, "/") {
-		return filepath.Clean(p), true
-	}
-	base, ok := treePath(fdPath(args[:q]), hostRoot)
-	if !ok {
-		return "", false
-	}
-	return filepath.Join(base, p), true
+	return p, true
 }
 
 // treePath turns a host path under the tree into a tree path.
@@ -208,15 +254,19 @@ type stater struct {
 func newStater(root, kver string, keys map[string]string) *stater {
 	s := &stater{root: root, hashes: map[string]string{}, skip: ImagePath(kver), names: map[string]bool{}}
 	for k := range keys {
-		s.names[filepath.Base(strings.TrimPrefix(k, "ls:"))] = true
+		s.names[filepath.Base(keyPath(k))] = true
 	}
 	return s
 }
 
-// stateOf is a manifest key's state: a listing (ls:) or a path's state.
+// stateOf is a manifest key's state: a listing (ls:), a glob's matches
+// (glob:) or a path's state.
 func (s *stater) stateOf(key string) string {
 	if p, ok := strings.CutPrefix(key, "ls:"); ok {
 		return s.listing(p)
+	}
+	if strings.HasPrefix(key, "glob:") {
+		return s.globState(key)
 	}
 	return s.state(key)
 }
@@ -331,7 +381,7 @@ func (m *Manifest) Differs(root string) string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if !traced(strings.TrimPrefix(k, "ls:")) {
+		if !traced(keyPath(k)) {
 			continue // recorded before the path was left out
 		}
 		if now := st.stateOf(k); now != m.Paths[k] {
