@@ -3,6 +3,7 @@ module github.com/debian-atomic/builder
 go 1.26.8
 
 require (
+	github.com/klauspost/compress v1.18.2
 	github.com/magefile/mage v1.17.2
 	github.com/mattn/go-isatty v0.0.20
 	github.com/rs/zerolog v1.35.1

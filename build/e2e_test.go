@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/rs/zerolog"
 
 	"github.com/debian-atomic/builder/internal/e2etest"
@@ -243,7 +244,8 @@ func mustRead(t *testing.T, p string) string {
 }
 
 // initramfsNames lists the files of an initramfs: uncompressed cpio
-// archives (early microcode) followed by a gzip-compressed one.
+// archives (early microcode) followed by a compressed one (zstd, as the
+// builder asks dracut for, or gzip, dracut's default).
 func initramfsNames(img []byte) ([]string, error) {
 	var names []string
 	r := bufio.NewReader(bytes.NewReader(img))
@@ -267,6 +269,14 @@ func initramfsNames(img []byte) ([]string, error) {
 			if err != nil {
 				return names, err
 			}
+			n, err := cpioNames(bufio.NewReader(z))
+			return append(names, n...), err
+		case string(head[:4]) == "\x28\xb5\x2f\xfd":
+			z, err := zstd.NewReader(r)
+			if err != nil {
+				return names, err
+			}
+			defer z.Close()
 			n, err := cpioNames(bufio.NewReader(z))
 			return append(names, n...), err
 		default:
