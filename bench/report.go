@@ -455,7 +455,7 @@ func (r *runner) layered(res *Result, row func(name, baseline, goal string) *Row
 	childCold := row(o.Child+" cold on cached "+o.Base, "", "")
 	childAdd := row(o.Child+" after adding "+o.ChildExtra, childCold.Scenario, "≤0.30x")
 	chain := []string{o.Base, o.Child}
-	seq, all, noop := &Row{}, &Row{}, &Row{}
+	var seq, all, noop *Row // the mage all rows, only withAll
 	if withAll {
 		chain = append(chain, o.Sibling)
 		seq = row(fmt.Sprintf("%s, %s, %s cold, one after another", o.Base, o.Child, o.Sibling), "", "")
@@ -468,16 +468,17 @@ func (r *runner) layered(res *Result, row func(name, baseline, goal string) *Row
 			defer os.RemoveAll(filepath.Dir(c.CacheDir))
 			start := time.Now()
 			for _, n := range chain {
-				d, reps, err := r.timed(c, n)
+				d, _, err := r.timed(c, n)
 				if err != nil {
 					return err
 				}
 				if n == o.Child {
 					childCold.Samples = append(childCold.Samples, d)
 				}
-				_ = reps
 			}
-			seq.Samples = append(seq.Samples, time.Since(start))
+			if seq != nil {
+				seq.Samples = append(seq.Samples, time.Since(start))
+			}
 			if err := variants.AddPackage(c.VariantsDir, o.Child, o.ChildExtra); err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/debian-atomic/builder/build/run"
@@ -135,28 +136,41 @@ func instrumentDracut(root, work string) (map[string]string, error) {
 		return nil, err
 	}
 	for _, p := range dracuttrace.Instrumented {
-		orig := filepath.Join(root, p)
-		if fi, err := os.Lstat(orig); err != nil || !fi.Mode().IsRegular() {
-			continue
-		}
-		if real, err := filepath.EvalSymlinks(orig); err != nil || real != filepath.Join(realRoot, p) {
-			continue // a folder on the way is a link: mount nothing through it
-		}
-		data, err := os.ReadFile(orig)
+		marked, ok, err := markedScript(root, realRoot, p)
 		if err != nil {
-			return nil, err
+			return out, err
 		}
-		marked, ok := dracuttrace.Instrument(p, data)
 		if !ok {
+			if p == dracuttrace.InitScript {
+				return out, nil // the others call the markers it defines
+			}
 			continue
 		}
-		dst := filepath.Join(work, "marked-"+filepath.Base(p))
+		dst := filepath.Join(work, "marked-"+strings.ReplaceAll(strings.TrimPrefix(p, "/"), "/", "_"))
 		if err := os.WriteFile(dst, marked, 0o755); err != nil {
-			return nil, err
+			return out, err
 		}
 		out[p] = dst
 	}
 	return out, nil
+}
+
+// markedScript is the marked copy of the tree's script p, when p is a
+// plain file reached without a link (a mount follows links) and marks apply.
+func markedScript(root, realRoot, p string) ([]byte, bool, error) {
+	orig := filepath.Join(root, p)
+	if fi, err := os.Lstat(orig); err != nil || !fi.Mode().IsRegular() {
+		return nil, false, nil
+	}
+	if real, err := filepath.EvalSymlinks(orig); err != nil || real != filepath.Join(realRoot, p) {
+		return nil, false, nil
+	}
+	data, err := os.ReadFile(orig)
+	if err != nil {
+		return nil, false, err
+	}
+	marked, ok := dracuttrace.Instrument(p, data)
+	return marked, ok, nil
 }
 
 // initramfsSlot is where the image for kver made in layer's postprocess is filed.

@@ -13,8 +13,8 @@ import (
 // a trace shows the folder's listing but not the pattern, and a manifest
 // that kept whole listings would run dracut again for any package that adds
 // a library (tmux, every desktop). So the traced dracut runs marked copies
-// of its scripts: inst_libdir_file, and the one glob of the main script,
-// first look up (and never find) /.debian-atomic-glob/PATTERN for each
+// of its scripts: inst_libdir_file, the one glob of the main script and
+// 99fs-lib's glob for fsck helpers first look up (and never find) /.debian-atomic-glob/PATTERN for each
 // pattern and /.debian-atomic-glob-end after. A listing made by that
 // process between the two is kept as the names matching those patterns
 // ("glob:" keys), and only a new or removed library one of them matches
@@ -66,7 +66,8 @@ fi
 // dracutEdits mark the one glob of dracut's main script (dracut 106): it
 // lists each library folder for libpthread.so* until one has it. Each
 // edit's text must be found once, else none is made and those listings
-// stay whole.
+// stay whole. The markers are functions the marked dracut-init.sh defines,
+// which dracut sources first.
 var dracutEdits = [][2]string{
 	{"    for _dir in $libdirs; do\n        for _f in \"$dracutsysrootdir$_dir/libpthread.so\"*; do\n",
 		"    __debian_atomic_glob \"libpthread.so*\"\n    for _dir in $libdirs; do\n        for _f in \"$dracutsysrootdir$_dir/libpthread.so\"*; do\n"},
@@ -74,9 +75,21 @@ var dracutEdits = [][2]string{
 		"\n    __debian_atomic_glob_end\n    # FIPS workaround for Fedora/RHEL"},
 }
 
+// FsLib is the dracut module that globs the sbin folders for fsck helpers.
+const FsLib = "/usr/lib/dracut/modules.d/99fs-lib/module-setup.sh"
+
+// fsLibEdits mark that glob (dracut 106): /sbin/fsck* /usr/sbin/fsck*.
+var fsLibEdits = [][2]string{
+	{"    if [[ $fscks == \"${fscks#*[^ ]*}\" ]]; then\n        _helpers=(\n            /sbin/fsck* /usr/sbin/fsck*\n",
+		"    __debian_atomic_glob \"fsck*\"\n    if [[ $fscks == \"${fscks#*[^ ]*}\" ]]; then\n        _helpers=(\n            /sbin/fsck* /usr/sbin/fsck*\n"},
+	{"\n    _helpers+=(umount mount)\n",
+		"\n    __debian_atomic_glob_end\n    _helpers+=(umount mount)\n"},
+}
+
 // Instrumented are the tree's files the traced dracut runs in a marked
-// copy of (mounted over the tree's, for that run only).
-var Instrumented = []string{InitScript, Dracut}
+// copy of (mounted over the tree's, for that run only), dracut-init.sh
+// first: the others call the markers it defines.
+var Instrumented = []string{InitScript, Dracut, FsLib}
 
 // Instrument is the marked copy of one of Instrumented, or false when
 // there is nothing to mark in it (another dracut version).
@@ -85,16 +98,23 @@ func Instrument(path string, orig []byte) ([]byte, bool) {
 	case InitScript:
 		return append(append([]byte{}, orig...), initWrapper...), true
 	case Dracut:
-		s := string(orig)
-		for _, e := range dracutEdits {
-			if strings.Count(s, e[0]) != 1 {
-				return nil, false
-			}
-			s = strings.Replace(s, e[0], e[1], 1)
-		}
-		return []byte(s), true
+		return edit(orig, dracutEdits)
+	case FsLib:
+		return edit(orig, fsLibEdits)
 	}
 	return nil, false
+}
+
+// edit makes every edit, each of whose text is found exactly once, or none.
+func edit(orig []byte, edits [][2]string) ([]byte, bool) {
+	s := string(orig)
+	for _, e := range edits {
+		if strings.Count(s, e[0]) != 1 {
+			return nil, false
+		}
+		s = strings.Replace(s, e[0], e[1], 1)
+	}
+	return []byte(s), true
 }
 
 // globKey is the manifest key of a listing of dir made under patterns, or

@@ -225,3 +225,46 @@ func TestInstrumentDracutMarksItsLibraryGlob(t *testing.T) {
 		t.Errorf("the marked loop printed %q (%v)", out, err)
 	}
 }
+
+// 99fs-lib's install, as dracut 106 has it (abridged after the glob).
+const fsLibInstall = `install() {
+    [[ $nofscks == "yes" ]] && return
+
+    if [[ $fscks == "${fscks#*[^ ]*}" ]]; then
+        _helpers=(
+            /sbin/fsck* /usr/sbin/fsck*
+            xfs_db
+        )
+    else
+        read -r -a _helpers <<< "$fscks"
+    fi
+
+    _helpers+=(umount mount)
+    echo "${_helpers[@]}"
+}
+`
+
+// 99fs-lib's glob for fsck helpers is marked and still expands as before.
+func TestInstrumentFsLibMarksTheFsckGlob(t *testing.T) {
+	got, ok := Instrument(FsLib, []byte(fsLibInstall))
+	if !ok {
+		t.Fatal("dracut 106's fs-lib was not marked")
+	}
+	if _, ok := Instrument(FsLib, []byte(strings.Replace(fsLibInstall, "/sbin/fsck*", "/sbin/fsck.*", 1))); ok {
+		t.Error("a glob that differs was marked")
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		return
+	}
+	init, _ := Instrument(InitScript, nil)
+	script := string(init) + string(got) + "install\n"
+	out, err := exec.Command(bash, "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	want, _ := exec.Command(bash, "-c", fsLibInstall+"install\n").CombinedOutput()
+	if string(out) != string(want) || !strings.Contains(string(out), "umount mount") {
+		t.Errorf("marked install printed %q, the original %q", out, want)
+	}
+}
