@@ -17,9 +17,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Paths dracut uses as scratch or that are not the tree's content.
@@ -144,9 +146,12 @@ func FromTrace(trace, root, kver string) (*Manifest, error) {
 			m.Paths["ls:"+p] = ""
 		}
 	}
-	st := newStater(root, kver, m.Paths)
+	keys := make([]string, 0, len(m.Paths))
 	for k := range m.Paths {
-		m.Paths[k] = st.stateOf(k)
+		keys = append(keys, k)
+	}
+	for i, st := range states(root, kver, m.Paths, keys) {
+		m.Paths[keys[i]] = st
 	}
 	return m, nil
 }
@@ -247,12 +252,13 @@ func treePath(host, hostRoot string) (string, bool) {
 type stater struct {
 	root   string
 	hashes map[string]string
-	skip   string          // the image dracut writes: not an input, absent before it runs
-	names  map[string]bool // basenames of the manifest's paths: the library names for ld.so.cache
+	lstats map[string]lstat // tree path -> its Lstat, each taken once
+	skip   string           // the image dracut writes: not an input, absent before it runs
+	names  map[string]bool  // basenames of the manifest's paths: the library names for ld.so.cache
 }
 
 func newStater(root, kver string, keys map[string]string) *stater {
-	s := &stater{root: root, hashes: map[string]string{}, skip: ImagePath(kver), names: map[string]bool{}}
+	s := &stater{root: root, hashes: map[string]string{}, lstats: map[string]lstat{}, skip: ImagePath(kver), names: map[string]bool{}}
 	for k := range keys {
 		s.names[filepath.Base(keyPath(k))] = true
 	}
@@ -288,7 +294,7 @@ func (s *stater) state(p string) string {
 			continue
 		}
 		next := filepath.Join(cur, c)
-		fi, err := os.Lstat(filepath.Join(s.root, next))
+		fi, err := s.lstat(next)
 		if err != nil {
 			return strings.Join(append(hops, "absent:"+next), " ")
 		}
@@ -315,9 +321,25 @@ func (s *stater) state(p string) string {
 	return strings.Join(append(hops, s.final(cur)), " ")
 }
 
+type lstat struct {
+	fi  os.FileInfo
+	err error
+}
+
+// lstat is os.Lstat of a tree path, remembered: the manifest's 7,000 paths
+// share their folders, and each path is walked a component at a time.
+func (s *stater) lstat(p string) (os.FileInfo, error) {
+	if l, ok := s.lstats[p]; ok {
+		return l.fi, l.err
+	}
+	fi, err := os.Lstat(filepath.Join(s.root, p))
+	s.lstats[p] = lstat{fi, err}
+	return fi, err
+}
+
 func (s *stater) final(p string) string {
 	full := filepath.Join(s.root, p)
-	fi, err := os.Lstat(full)
+	fi, err := s.lstat(p)
 	switch {
 	case err != nil:
 		return "absent:" + p
@@ -374,21 +396,39 @@ func hashFile(p string) string {
 // differs names the first path whose state in root is not the manifest's,
 // or "" when the tree matches it everywhere.
 func (m *Manifest) Differs(root string) string {
-	st := newStater(root, m.Kernel, m.Paths)
 	keys := make([]string, 0, len(m.Paths))
 	for k := range m.Paths {
-		keys = append(keys, k)
+		if traced(keyPath(k)) { // else recorded before the path was left out
+			keys = append(keys, k)
+		}
 	}
 	sort.Strings(keys)
-	for _, k := range keys {
-		if !traced(keyPath(k)) {
-			continue // recorded before the path was left out
-		}
-		if now := st.stateOf(k); now != m.Paths[k] {
-			return fmt.Sprintf("%s was %q, is %q", k, clip(m.Paths[k]), clip(st.stateOf(k)))
+	for i, now := range states(root, m.Kernel, m.Paths, keys) {
+		if k := keys[i]; now != m.Paths[k] {
+			return fmt.Sprintf("%s was %q, is %q", k, clip(m.Paths[k]), clip(now))
 		}
 	}
 	return ""
+}
+
+// states are the keys' states in root, taken by a few workers (hashing
+// files is most of it), each with its own stater.
+func states(root, kver string, all map[string]string, keys []string) []string {
+	out := make([]string, len(keys))
+	workers := min(runtime.NumCPU(), 4)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st := newStater(root, kver, all)
+			for i := w; i < len(keys); i += workers {
+				out[i] = st.stateOf(keys[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 func clip(s string) string {
