@@ -61,29 +61,22 @@ func All(ctx context.Context) error {
 
 // Update locks every variant afresh from the archive (variants/variants.lock) and prints what changed, marking security fixes "(security)".
 func Update(ctx context.Context) error {
-	ctx, stop := signals(ctx)
-	defer stop()
-	changes, err := build.Update(ctx, config())
-	if err != nil {
-		return err
-	}
-	printLockChanges(changes)
-	return nil
+	return lockAndPrint(ctx, build.Update)
 }
 
 // Lock locks only what changed since the lock (a package added to a variant, a new variant), as a build would first, without building; prints what changed.
 func Lock(ctx context.Context) error {
+	return lockAndPrint(ctx, build.LockVariants)
+}
+
+// lockAndPrint runs a locking function and prints, per variant, what changed.
+func lockAndPrint(ctx context.Context, lock func(context.Context, build.Config) ([]build.LockChange, error)) error {
 	ctx, stop := signals(ctx)
 	defer stop()
-	changes, err := build.LockVariants(ctx, config())
+	changes, err := lock(ctx, config())
 	if err != nil {
 		return err
 	}
-	printLockChanges(changes)
-	return nil
-}
-
-func printLockChanges(changes []build.LockChange) {
 	if len(changes) == 0 {
 		fmt.Println("no locked package changed")
 	}
@@ -93,6 +86,7 @@ func printLockChanges(changes []build.LockChange) {
 			fmt.Printf("  %s\n", l)
 		}
 	}
+	return nil
 }
 
 // Diff prints the packages added, removed and changed between the last two commits of variant NAME.

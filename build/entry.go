@@ -62,22 +62,18 @@ func Ordered(dir string) ([]string, error) {
 // Update locks every variant afresh from the archive and says, per variant,
 // what changed. The next build rebuilds only the variants whose set changed.
 func Update(ctx context.Context, cfg Config) ([]LockChange, error) {
-	names, err := Ordered(cfg.VariantsDir)
-	if err != nil {
-		return nil, err
-	}
-	s, vs, err := Open(ctx, cfg, names)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	return s.ensureLocked(ctx, vs, true)
+	return lockAll(ctx, cfg, true)
 }
 
 // LockVariants resolves what a build of every variant would resolve first (the
 // layers whose packages, sources or parent changed since the lock) and
 // writes the lock, without building: edit a package list, lock, commit both.
 func LockVariants(ctx context.Context, cfg Config) ([]LockChange, error) {
+	return lockAll(ctx, cfg, false)
+}
+
+// lockAll locks every variant: what changed, or (afresh) everything.
+func lockAll(ctx context.Context, cfg Config, afresh bool) ([]LockChange, error) {
 	names, err := Ordered(cfg.VariantsDir)
 	if err != nil {
 		return nil, err
@@ -87,7 +83,7 @@ func LockVariants(ctx context.Context, cfg Config) ([]LockChange, error) {
 		return nil, err
 	}
 	defer s.Close()
-	return s.ensureLocked(ctx, vs, false)
+	return s.ensureLocked(ctx, vs, afresh)
 }
 
 // Diff lists the packages added, removed and changed between the last two
