@@ -56,7 +56,7 @@ func FromTrace(trace, root, kver string) (*Manifest, error) {
 	}
 	paths, listed := map[string]bool{}, map[string]bool{}
 	globbed := map[string]map[string]bool{} // folder -> the patterns it was listed under
-	window := map[string]map[string]bool{}  // pid -> the patterns of its inst_libdir_file call
+	window := map[string]map[string]bool{}  // pid -> the patterns of the marked glob it is in
 	inChroot := false
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<24)
@@ -90,21 +90,22 @@ func FromTrace(trace, root, kver string) (*Manifest, error) {
 			}
 			continue
 		}
-		if raw, ok := quotedArg(args); ok {
-			if pat, ok := strings.CutPrefix(raw, globMarker); ok {
-				if window[pid] == nil {
-					window[pid] = map[string]bool{}
-				}
-				window[pid][pat] = true
-				continue
-			}
-			if raw == globEnd {
-				delete(window, pid)
-				continue
-			}
+		raw, ok := quotedArg(args)
+		if !ok {
+			continue
 		}
-		p, ok := lookedUp(args, hostRoot)
-		if ok {
+		if pat, ok := strings.CutPrefix(raw, globMarker); ok {
+			if window[pid] == nil {
+				window[pid] = map[string]bool{}
+			}
+			window[pid][pat] = true
+			continue
+		}
+		if raw == globEnd {
+			delete(window, pid)
+			continue
+		}
+		if p, ok := lookedUp(raw, args, hostRoot); ok {
 			paths[p] = true
 		}
 	}
@@ -195,14 +196,10 @@ func fdPath(args string) string {
 	return args[i+1 : i+j]
 }
 
-// lookedUp resolves a call's path argument: an absolute one is already a
+// lookedUp resolves a call's path argument p: an absolute one is already a
 // tree path (after chroot); a relative one is joined to its directory fd or
 // working folder, which strace -y prints as a host path.
-func lookedUp(args, hostRoot string) (string, bool) {
-	p, ok := quotedArg(args)
-	if !ok {
-		return "", false
-	}
+func lookedUp(p, args, hostRoot string) (string, bool) {
 	q := strings.IndexByte(args, '"')
 	if strings.HasPrefix(p, "/") {
 		return filepath.Clean(p), true
