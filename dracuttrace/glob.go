@@ -4,6 +4,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -14,11 +15,11 @@ import (
 // that kept whole listings would run dracut again for any package that adds
 // a library (tmux, every desktop). So the traced dracut runs marked copies
 // of its scripts: inst_libdir_file, the one glob of the main script and
-// 99fs-lib's glob for fsck helpers first look up (and never find) /.debian-atomic-glob/PATTERN for each
-// pattern and /.debian-atomic-glob-end after. A listing made by that
-// process between the two is kept as the names matching those patterns
-// ("glob:" keys), and only a new or removed library one of them matches
-// runs dracut. A listing made anywhere else, or under a pattern Go's
+// 99fs-lib's glob for fsck helpers first look up (and never find)
+// /.debian-atomic-glob/PATTERN for each pattern and /.debian-atomic-glob-end
+// after. A listing made by that process between the two is kept as the
+// names matching those patterns ("glob:" keys), and only a new or removed
+// name one of them matches runs dracut. A listing made anywhere else, or under a pattern Go's
 // path.Match may read differently from bash (a bracket expression,
 // extglob, an escape), keeps the whole listing.
 
@@ -122,7 +123,6 @@ func edit(orig []byte, edits [][2]string) ([]byte, bool) {
 // themselves glob, or that path.Match may not read as bash does.
 func globKey(dir string, patterns map[string]bool) (string, bool) {
 	var bases []string
-	seen := map[string]bool{}
 	for p := range patterns {
 		comps := strings.Split(p, "/")
 		for _, c := range comps[:len(comps)-1] {
@@ -137,15 +137,13 @@ func globKey(dir string, patterns map[string]bool) (string, bool) {
 		if _, err := path.Match(base, ""); err != nil {
 			return "", false
 		}
-		if !seen[base] {
-			seen[base] = true
-			bases = append(bases, base)
-		}
+		bases = append(bases, base)
 	}
 	if len(bases) == 0 {
 		return "", false
 	}
-	sort.Strings(bases)
+	slices.Sort(bases)
+	bases = slices.Compact(bases)
 	return "glob:" + dir + "\n" + strings.Join(bases, "\n"), true
 }
 
