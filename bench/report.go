@@ -170,7 +170,26 @@ func writeChild(c build.Config, name, base, pkg string) error {
 		[]byte("name: "+name+"\ninherits: "+base+"\nref: bench/"+name+"\npackages:\n  - "+pkg+"\n"), 0o644)
 }
 
+// settle writes out what earlier samples (and the removal of their trees)
+// left in the page cache, so that their writeback does not land in the
+// next sample's time: one sample's disk work measured in another's was the
+// main noise between runs here (a cold build's bootstrap took 10 s after a
+// cold build and 18 s right after the plain script). Called before every
+// sample, outside its time.
+func (r *runner) settle() {
+	start := time.Now()
+	syscall.Sync()
+	r.cfg.Log.Debug().Dur("sync", time.Since(start)).Msg("bench: earlier writes flushed")
+}
+
+// timed settles, then builds names.
 func (r *runner) timed(c build.Config, names ...string) (time.Duration, []build.Report, error) {
+	r.settle()
+	return r.build(c, names...)
+}
+
+// build builds names, timed, inside a sample that settled already.
+func (r *runner) build(c build.Config, names ...string) (time.Duration, []build.Report, error) {
 	start := time.Now()
 	reps, err := build.Variants(r.ctx, c, names)
 	return time.Since(start), reps, err
@@ -280,6 +299,7 @@ func (r *runner) core(res *Result, row func(name, baseline, goal string) *Row) e
 				return err
 			}
 			dir := filepath.Join(opts.Work, "plain")
+			r.settle()
 			start := time.Now()
 			err = build.PlainScript(ctx, cfg, v, dir)
 			plain.Samples = append(plain.Samples, time.Since(start))
@@ -303,6 +323,7 @@ func (r *runner) core(res *Result, row func(name, baseline, goal string) *Row) e
 			if err := variants.AddPackage(c.VariantsDir, b, opts.BaseExtra); err != nil {
 				return err
 			}
+			r.settle()
 			start := time.Now()
 			if err := relockOnly(ctx, c, b); err != nil {
 				return err
@@ -322,6 +343,7 @@ func (r *runner) core(res *Result, row func(name, baseline, goal string) *Row) e
 				}
 				dir := filepath.Join(opts.Work, "debos")
 				defer os.RemoveAll(dir)
+				r.settle()
 				start := time.Now()
 				if err := Debos(ctx, cfg, v, dir); err != nil {
 					return err
@@ -381,16 +403,17 @@ func (r *runner) scaling(res *Result, row func(name, baseline, goal string) *Row
 					}
 					names = append(names, n)
 				}
+				r.settle()
 				start := time.Now()
 				if parallel {
-					if _, _, err := r.timed(c, names...); err != nil {
+					if _, _, err := r.build(c, names...); err != nil {
 						return err
 					}
 					par.Samples = append(par.Samples, time.Since(start))
 					return nil
 				}
 				for _, n := range names {
-					if _, _, err := r.timed(c, n); err != nil {
+					if _, _, err := r.build(c, n); err != nil {
 						return err
 					}
 				}
@@ -466,9 +489,10 @@ func (r *runner) layered(res *Result, row func(name, baseline, goal string) *Row
 		sequential := func() error {
 			c := r.fresh("seq")
 			defer os.RemoveAll(filepath.Dir(c.CacheDir))
+			r.settle()
 			start := time.Now()
 			for _, n := range chain {
-				d, _, err := r.timed(c, n)
+				d, _, err := r.build(c, n)
 				if err != nil {
 					return err
 				}

@@ -169,7 +169,7 @@ func (b *variantBuild) upgradeToLock(ctx context.Context, root string, locked []
 			return fmt.Errorf("apt-get update from %s failed: %w", strings.Join(b.v.Suites(), ", "), err)
 		}
 		if _, err := c.run(ctx, env, aptInstallArgs(false, newer)...); err != nil {
-			return fmt.Errorf("upgrading debootstrap's packages to the locked versions failed%s: %w", aptReason(err.Error()), err)
+			return aptFailed("upgrading debootstrap's packages to the locked versions", err)
 		}
 		return nil
 	})

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/debian-atomic/builder/lockresolve"
 	"github.com/debian-atomic/builder/treelayout"
 	"github.com/debian-atomic/builder/variants"
 )
@@ -142,7 +143,7 @@ func (b *variantBuild) installIn(ctx context.Context, c *chroot, layer *variants
 	}
 	if len(locked) > 0 {
 		if _, err := c.run(ctx, append(b.epochEnv(), aptEnv...), aptInstallArgs(layer.Recommends, locked)...); err != nil {
-			return fmt.Errorf("installing the packages of %s failed%s: %w", layer.File, aptReason(err.Error()), err)
+			return aptFailed("installing the packages of "+layer.File, err)
 		}
 	}
 	return dropAptCaches(c.root)
@@ -209,32 +210,21 @@ func (c *chroot) withBuildSources(ctx context.Context, v *variants.Variant) (mov
 	return moved, nil
 }
 
-var unableToLocate = regexp.MustCompile(`E: (?:Unable to locate package|Package '?)([a-z0-9+.-]+)`)
-
 var versionNotFound = regexp.MustCompile(`Version '([^']+)' for '([^']+)' was not found`)
 
-// aptReason turns apt's failure into what the user should do.
-func aptReason(out string) string {
-	if m := versionNotFound.FindAllStringSubmatch(out, -1); len(m) > 0 {
+// aptFailed is apt's failure of what, with what the user should do. A
+// locked version the archive no longer has is a *LockDriftError in the
+// chain, for callers that re-lock (the end-to-end tests, when Debian
+// replaced a package since the lock was committed).
+func aptFailed(what string, err error) error {
+	if m := versionNotFound.FindAllStringSubmatch(err.Error(), -1); len(m) > 0 {
 		var missing []string
 		for _, x := range m {
 			missing = append(missing, x[2]+" "+x[1])
 		}
-		return ": " + (&LockDriftError{Missing: missing}).Error()
+		return fmt.Errorf("%s failed: %w: %w", what, &LockDriftError{Missing: missing}, err)
 	}
-	return unknownPackages(out)
-}
-
-// unknownPackages names the packages apt could not find, for the message.
-func unknownPackages(out string) string {
-	var names []string
-	for _, m := range unableToLocate.FindAllStringSubmatch(out, -1) {
-		names = append(names, m[1])
-	}
-	if len(names) == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" (the archive has no package %s: fix the packages list)", strings.Join(names, ", "))
+	return fmt.Errorf("%s failed%s: %w", what, lockresolve.UnknownPackages(err.Error()), err)
 }
 
 // installedPackages reads a dpkg status file: name, version, architecture of

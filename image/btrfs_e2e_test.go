@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/internal/e2etest/e2ebuild"
 	"github.com/debian-atomic/builder/publish"
 )
 
@@ -41,6 +41,10 @@ func TestE2EBtrfsBootDeployRollback(t *testing.T) {
 	total := time.Now()
 	dir, vdir, cfg := minimalProject(t)
 	log := cfg.Log
+	// Built first, for a lock the archive moved past (see e2ebuild.Variants).
+	if _, err := e2ebuild.Variants(t, context.Background(), cfg, "minimal"); err != nil {
+		t.Fatal(err)
+	}
 	img, err := ForVariant(context.Background(), cfg, filepath.Join("..", "testdata", "images-btrfs"), "minimal")
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +92,7 @@ func TestE2EBtrfsBootDeployRollback(t *testing.T) {
 		t.Fatal("variants/minimal.yaml no longer names linux-image-amd64")
 	}
 	os.WriteFile(filepath.Join(vdir, "minimal.yaml"), []byte(strings.Replace(string(body), "  - linux-image-amd64\n", "  - linux-image-cloud-amd64\n", 1)), 0o644)
-	reps, err := build.Variants(context.Background(), cfg, []string{"minimal"})
+	reps, err := e2ebuild.Variants(t, context.Background(), cfg, "minimal")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/debian-atomic/builder/build"
+	"github.com/debian-atomic/builder/internal/e2etest/e2ebuild"
 	"github.com/debian-atomic/builder/publish"
 	"github.com/debian-atomic/builder/variants"
 )
@@ -176,7 +177,7 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reps, err := build.Variants(ctx, cfg, []string{"minimal"})
+	reps, err := e2ebuild.Variants(t, ctx, cfg, "minimal")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +307,7 @@ func TestE2EBootUpgradeRollback(t *testing.T) {
 	var upgradeLog bytes.Buffer
 	ucfg := cfg
 	ucfg.Log = zerolog.New(io.MultiWriter(zerolog.NewTestWriter(t), &upgradeLog)).Level(zerolog.InfoLevel)
-	reps, err = build.Variants(ctx, ucfg, []string{"minimal"})
+	reps, err = e2ebuild.Variants(t, ctx, ucfg, "minimal")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/debian-atomic/builder/build"
 	"github.com/debian-atomic/builder/build/run"
 	"github.com/debian-atomic/builder/image"
+	"github.com/debian-atomic/builder/internal/e2etest/e2ebuild"
 	"github.com/debian-atomic/builder/iso/installer"
 	"github.com/debian-atomic/builder/ostreeops"
 	"github.com/debian-atomic/builder/variants"
@@ -332,6 +333,10 @@ func consoleLog(t *testing.T, name string) *os.File {
 func makeISOs(t *testing.T, ctx context.Context, cfg build.Config, dir string, interactive, auto *Result, total time.Time) (commit, live, raw string) {
 	t.Helper()
 	log := cfg.Log
+	// Built first, for a lock the archive moved past (see e2ebuild.Variants).
+	if _, err := e2ebuild.Variants(t, ctx, cfg, "minimal", LiveVariant); err != nil {
+		t.Fatal(err)
+	}
 	img, err := image.ForVariant(ctx, cfg, "testdata/images", "minimal")
 	if err != nil {
 		t.Fatal(err)

@@ -208,7 +208,7 @@ func (r *Resolver) Layer(ctx context.Context, installed, pkgs []string, recommen
 	out, err := r.install(ctx, status, recommends, append([]string{"--"}, pkgs...)...)
 	r.log.Debug().Float64("seconds", time.Since(t).Seconds()).Msg("apt-get install --print-uris")
 	if err != nil {
-		return nil, fmt.Errorf("resolving packages %s%s: %w", strings.Join(pkgs, " "), unknownPackages(err.Error()), err)
+		return nil, fmt.Errorf("resolving packages %s%s: %w", strings.Join(pkgs, " "), UnknownPackages(err.Error()), err)
 	}
 	return r.parse(out)
 }
@@ -426,10 +426,11 @@ func ParseURIs(out []byte) []string {
 	return pkgs
 }
 
-var unableToLocate = regexp.MustCompile(`E: (?:Unable to locate package|Package '?)([a-z0-9+.-]+)`)
+var unableToLocate = regexp.MustCompile(`E: (?:Unable to locate package |Package '?)([a-z0-9+.-]+)`)
 
-// unknownPackages names the packages apt could not find, for the message.
-func unknownPackages(out string) string {
+// UnknownPackages names the packages apt's output says it could not find,
+// as a parenthesis for an error message ("" when there are none).
+func UnknownPackages(out string) string {
 	var names []string
 	for _, m := range unableToLocate.FindAllStringSubmatch(out, -1) {
 		names = append(names, m[1])
