@@ -433,14 +433,18 @@ func (b *variantBuild) failed(name string, err error) error {
 func (b *variantBuild) storeResult(ctx context.Context, r *stepRun, log logger) error {
 	name := r.st.name()
 	stored := time.Now()
+	// The size walk reads only metadata; beside ostree's hashing it is off
+	// the critical path (about a second for gnome, a last step's store).
+	sized := make(chan int64, 1)
+	go func() { sized <- treeSize(b.tree) }()
 	result, err := b.store.Commit(ctx, ostreeops.CommitOptions{
 		Branch: "cache/" + r.st.kind + "/" + string(r.sr.Key), Tree: b.tree, Parent: "none",
 		Timestamp: "1970-01-01T00:00:00Z", NoBindings: true, NoFsync: true, LinkSpeedup: b.linked(),
 	})
+	size := <-sized // also on failure: nothing reads the tree after return
 	if err != nil {
 		return fmt.Errorf("variant %s, step %s: storing the result: %w", b.v.Name, name, err)
 	}
-	size := treeSize(b.tree)
 	r.sr.Duration, r.sr.Result, r.sr.Size = time.Since(r.start), result, size
 	// Index entry last: a crash before this line leaves a stored tree nobody
 	// points at, never an entry without its tree.
