@@ -171,11 +171,9 @@ func writeChild(c build.Config, name, base, pkg string) error {
 }
 
 // settle writes out what earlier samples (and the removal of their trees)
-// left in the page cache, so that their writeback does not land in the
-// next sample's time: one sample's disk work measured in another's was the
-// main noise between runs here (a cold build's bootstrap took 10 s after a
-// cold build and 18 s right after the plain script). Called before every
-// sample, outside its time.
+// left in the page cache, so that no writeback of theirs lands in the next
+// sample's time. Called before every sample, outside its time; the debug
+// log gives how long each took.
 func (r *runner) settle() {
 	start := time.Now()
 	syscall.Sync()
