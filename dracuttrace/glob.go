@@ -19,9 +19,9 @@ import (
 // /.debian-atomic-glob/PATTERN for each pattern and /.debian-atomic-glob-end
 // after. A listing made by that process between the two is kept as the
 // names matching those patterns ("glob:" keys), and only a new or removed
-// name one of them matches runs dracut. A listing made anywhere else, or under a pattern Go's
-// path.Match may read differently from bash (a bracket expression,
-// extglob, an escape), keeps the whole listing.
+// name one of them matches runs dracut. A listing made anywhere else, or
+// under a pattern Go's path.Match may read differently from bash (a bracket
+// expression, extglob, an escape), keeps the whole listing.
 
 // InitScript is the dracut library that defines inst_libdir_file.
 const InitScript = "/usr/lib/dracut/dracut-init.sh"

@@ -34,14 +34,14 @@ func TestVariantsRelocksALockTheArchiveMovedPast(t *testing.T) {
 		t.Fatal(err)
 	}
 	layer := lock.Variants["tiny"]
-	real := ""
+	locked := ""
 	for i, p := range layer.Packages {
 		if f := strings.Fields(p); len(f) == 3 && f[0] == "hello" {
-			real = p
+			locked = p
 			layer.Packages[i] = "hello 0.0-gone-from-the-archive " + f[2]
 		}
 	}
-	if real == "" {
+	if locked == "" {
 		t.Fatalf("hello is not in tiny's lock: %v", layer.Packages)
 	}
 	lock.Variants["tiny"] = layer
@@ -64,7 +64,7 @@ func TestVariantsRelocksALockTheArchiveMovedPast(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(after.Variants["tiny"].Packages, "\n"); !strings.Contains(got, real) {
-		t.Errorf("re-locked without %q:\n%s", real, got)
+	if got := strings.Join(after.Variants["tiny"].Packages, "\n"); !strings.Contains(got, locked) {
+		t.Errorf("re-locked without %q:\n%s", locked, got)
 	}
 }
