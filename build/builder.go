@@ -194,6 +194,8 @@ type variantBuild struct {
 	// freshLists is set when the tree's package lists were fetched in this
 	// build (a bootstrap just ran), so install needs no apt-get update.
 	freshLists bool
+	ahead      *ahead       // a linked checkout made ahead for relink, or nil
+	discarded  []chan error // trees being removed in the background
 }
 
 // Build runs the chain for v and returns what happened. Its loop: plan
@@ -217,6 +219,9 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 	// The work tree never outlives the build: results live in the store.
 	defer func() {
 		if derr := spec.drop(); derr != nil && err == nil {
+			err = derr
+		}
+		if derr := errors.Join(b.dropAhead(), b.waitDiscarded()); derr != nil && err == nil {
 			err = derr
 		}
 		if rerr := removeTree(b.work); rerr != nil && err == nil {
@@ -243,7 +248,7 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 		if ps.kind == StepCommit {
 			// The commit reuses the stored tree. Dropping the work tree first
 			// spares the output commit's sync from writing it to disk.
-			if err = removeTree(b.work); err != nil {
+			if err = errors.Join(b.dropAhead(), b.waitDiscarded(), removeTree(b.work)); err != nil {
 				return rep, err
 			}
 			b.holds = ""
@@ -349,64 +354,6 @@ func (b *variantBuild) run(ctx context.Context, ps plannedStep, r *stepRun, spec
 	return b.execute(ctx, ps, log)
 }
 
-// relink replaces the tree, just stored as b.holds, by a linked checkout
-// of that commit: the same tree, but its files are the stored objects, so
-// the next store reads only what the next step changed instead of hashing
-// every file again (a cold build's install result, a new layer's files).
-func (b *variantBuild) relink(ctx context.Context, log logger) error {
-	start := time.Now()
-	linked, old := filepath.Join(b.work, "relinked"), filepath.Join(b.work, "unlinked")
-	if err := b.store.CheckoutLinked(ctx, b.holds, linked); err != nil {
-		if ctx.Err() != nil {
-			return errors.Join(ctx.Err(), removeTree(linked))
-		}
-		log.Info().Err(err).Msg("a linked checkout failed; the next store reads the whole tree")
-		return removeTree(linked)
-	}
-	if err := os.Rename(b.tree, old); err != nil {
-		return errors.Join(err, removeTree(linked))
-	}
-	if err := os.Rename(linked, b.tree); err != nil {
-		return err
-	}
-	b.loose = 0
-	err := removeTree(old)
-	log.Debug().Dur("duration", time.Since(start)).Msg("the stored tree relinked to its objects")
-	return err
-}
-
-// notLinked is loose for a tree that is no linked checkout: a bootstrap, a
-// copy. Steps run on an overlay only over a linked one.
-const notLinked = -1
-
-// linked reports whether the tree is a linked checkout (its files, but for
-// what steps added since, hardlinks to stored objects).
-func (b *variantBuild) linked() bool { return b.loose != notLinked }
-
-// relinkMin is the loose bytes above which a stored tree is relinked
-// before the next store: a linked checkout of gnome's 94,000 files and
-// removing the old tree take a few seconds, what ostree takes to hash a
-// few hundred MB again.
-const relinkMin = 256 << 20
-
-// applyOverlay applies a step's overlay onto the tree. When the tree holds
-// a stored result much of which is not its objects, it is relinked first.
-func (b *variantBuild) applyOverlay(ctx context.Context, ovl *overlay, log logger) error {
-	added := treeSize(ovl.upper)
-	relink := b.holds != "" && (!b.linked() || b.loose >= relinkMin)
-	err := ovl.applyAfter(func() error {
-		if relink {
-			return b.relink(ctx, log)
-		}
-		return nil
-	})
-	if b.linked() {
-		b.loose += added
-	}
-	b.holds = ""
-	return err
-}
-
 // explain puts the disk-full message first when a full disk was the cause.
 func (b *variantBuild) explain(err error, step string) error {
 	return ExplainDiskFull(err, b.cfg.CacheDir, "the steps before "+step+" stay cached and "+b.v.Ref+" keeps its last commit")
@@ -486,7 +433,13 @@ func (s *speculation) drop() error {
 // storeWhileNextRuns stores r's result in the background while next (at
 // chain index at) runs on an overlay, and adds r's report once stored.
 func (b *variantBuild) storeWhileNextRuns(ctx context.Context, r *stepRun, next step, at int, rep *Report, log logger) (*speculation, error) {
-	stored := b.storeInBackground(ctx, r, log)
+	// The relink that applying next's changes will want starts as soon as
+	// the result is stored, while next still runs.
+	var then func()
+	if b.wantsRelink() {
+		then = func() { b.checkoutAhead(ctx, r.sr.Result) }
+	}
+	stored := b.storeInBackground(ctx, r, log, then)
 	log.Info().Str("step", next.name()).Msg(next.name() + ": running while the previous result is stored")
 	began := time.Now()
 	stop := b.progress(log, next.name(), began)
@@ -509,7 +462,8 @@ func (b *variantBuild) storeWhileNextRuns(ctx context.Context, r *stepRun, next 
 }
 
 // storeInBackground stores r's result; an interrupt gives it storeGrace.
-func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log logger) <-chan error {
+// then, if set, runs once the result is stored, before the store reports.
+func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log logger, then func()) <-chan error {
 	done := make(chan error, 1)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	finished := make(chan struct{})
@@ -527,7 +481,11 @@ func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log lo
 	go func() {
 		defer cancel()
 		defer close(finished)
-		done <- b.storeResult(sctx, r, log)
+		err := b.storeResult(sctx, r, log)
+		if err == nil && then != nil && ctx.Err() == nil {
+			then()
+		}
+		done <- err
 	}()
 	return done
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -33,10 +34,18 @@ type fakeRunner struct {
 	hostApt bool
 	// emptyTrace makes strace leave an empty trace (dracut still runs).
 	emptyTrace bool
+	// binds are the bind mounts made (target -> source), which the fake
+	// apt follows to find a tree's package folders on the host.
+	binds map[string]string
+	// downloads counts the .debs the fake apt fetched; installing and
+	// mostInstalling count installs running at once (each takes
+	// installDelay).
+	downloads, installing, mostInstalling int
+	installDelay                          time.Duration
 }
 
 func newFakeRunner() *fakeRunner {
-	return &fakeRunner{mounted: map[string]bool{}, real: run.Exec{}, started: make(chan struct{}, 10)}
+	return &fakeRunner{mounted: map[string]bool{}, binds: map[string]string{}, real: run.Exec{}, started: make(chan struct{}, 10)}
 }
 
 func (f *fakeRunner) count(prefix string) int {
@@ -49,6 +58,13 @@ func (f *fakeRunner) count(prefix string) int {
 		}
 	}
 	return n
+}
+
+// first is the index of the first call match accepts, or -1.
+func (f *fakeRunner) first(match func(call string) bool) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.IndexFunc(f.calls, match)
 }
 
 func (f *fakeRunner) stillMounted() []string {
@@ -98,6 +114,9 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 		}
 		f.mu.Lock()
 		f.mounted[args[len(args)-1]] = true
+		if args[1] == "--bind" {
+			f.binds[args[len(args)-1]] = args[2]
+		}
 		f.mu.Unlock()
 	case "umount":
 		target := args[len(args)-1]
@@ -108,13 +127,14 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 		}
 		f.mu.Lock()
 		delete(f.mounted, target)
+		delete(f.binds, target)
 		f.mu.Unlock()
 	case "chroot":
-		return nil, fakeInChroot(args[1], args[2:])
+		return nil, f.inChroot(args[1], args[2:])
 	case "strace":
 		if f.emptyTrace {
 			i := slices.Index(args, "chroot")
-			if err := fakeInChroot(args[i+1], args[i+2:]); err != nil {
+			if err := f.inChroot(args[i+1], args[i+2:]); err != nil {
 				return nil, err
 			}
 			return nil, os.WriteFile(args[slices.Index(args, "-o")+1], nil, 0o644)
@@ -162,6 +182,70 @@ func fakeBootstrap(root string) error {
 
 func stanza(name, version string) string {
 	return fmt.Sprintf("Package: %s\nStatus: install ok installed\nArchitecture: amd64\nVersion: %s\n\n", name, version)
+}
+
+// hostPath is where p of the tree root is on the host, through the binds.
+func (f *fakeRunner) hostPath(root, p string) string {
+	full := filepath.Join(root, p)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	best := ""
+	for t := range f.binds {
+		if (full == t || strings.HasPrefix(full, t+"/")) && len(t) > len(best) {
+			best = t
+		}
+	}
+	if best == "" {
+		return full
+	}
+	return filepath.Join(f.binds[best], strings.TrimPrefix(full, best))
+}
+
+// inChroot plays apt-get's downloads into the package folder the tree
+// sees, then apt-get and dracut in the tree.
+func (f *fakeRunner) inChroot(root string, args []string) error {
+	if len(args) < 2 || args[0] != "apt-get" || args[1] != "install" {
+		return fakeInChroot(root, args)
+	}
+	archives, only := "/var/cache/apt/archives", false
+	for i, a := range args {
+		if v, ok := strings.CutPrefix(a, "Dir::Cache::Archives="); ok && args[i-1] == "-o" {
+			archives = v
+		}
+		only = only || a == "--download-only"
+	}
+	dir := f.hostPath(root, archives)
+	for _, a := range args[slices.Index(args, "--")+1:] {
+		name, version, _ := strings.Cut(a, "=")
+		name, arch, ok := strings.Cut(name, ":")
+		if !ok {
+			arch = "all"
+		}
+		deb := filepath.Join(dir, debFile(name, version, arch))
+		if _, err := os.Stat(deb); err == nil || strings.HasPrefix(name, "no-such-") {
+			continue
+		}
+		if err := os.WriteFile(deb, []byte(name), 0o644); err != nil {
+			return fmt.Errorf("fake apt-get: downloading %s: %w", a, err)
+		}
+		f.mu.Lock()
+		f.downloads++
+		f.mu.Unlock()
+	}
+	if only {
+		return nil
+	}
+	f.mu.Lock()
+	f.installing++
+	f.mostInstalling = max(f.mostInstalling, f.installing)
+	f.mu.Unlock()
+	time.Sleep(f.installDelay)
+	defer func() {
+		f.mu.Lock()
+		f.installing--
+		f.mu.Unlock()
+	}()
+	return fakeInChroot(root, args)
 }
 
 // fakeInChroot plays apt-get and dracut.

@@ -3,6 +3,7 @@ package build
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -57,14 +58,11 @@ func (b *variantBuild) install(ctx context.Context, root string, layer *variants
 			return writeFiles(root, layer) // only files changed: no apt, no network
 		}
 	}
-	unlock, err := b.lockDebs(ctx)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
-		return b.installIn(ctx, c, layer, locked)
-	}); err != nil {
+	// apt's package folder for this install: hard links to the shared cache.
+	private := filepath.Join(b.work, "debs")
+	if err := errors.Join(inChroot(ctx, b.cfg.Runner, root, func(c *chroot) error {
+		return b.installIn(ctx, c, layer, locked, private)
+	}), os.RemoveAll(private)); err != nil {
 		return err
 	}
 	return writeFiles(root, layer)
@@ -98,34 +96,12 @@ func writeFiles(root string, layer *variants.Variant) error {
 	return nil
 }
 
-// lockDebs serialises use of the shared package cache: builds with other
-// caches may share it, and apt in two trees at once fails on its lock.
-func (b *variantBuild) lockDebs(ctx context.Context) (func(), error) {
-	if err := os.MkdirAll(b.cfg.DebsDir, 0o755); err != nil {
-		return nil, err
-	}
-	l, err := AcquireLock(ctx, filepath.Join(b.cfg.DebsDir, ".lock"), func(holder string) {
-		b.cfg.Log.Info().Str("holder", holder).Msg("waiting for another build using the package cache")
-	})
-	if err != nil {
-		return nil, err
-	}
-	return l.Release, nil
-}
-
 // installIn runs apt in a prepared tree.
-func (b *variantBuild) installIn(ctx context.Context, c *chroot, layer *variants.Variant, locked []string) error {
+func (b *variantBuild) installIn(ctx context.Context, c *chroot, layer *variants.Variant, locked []string, private string) error {
 	if err := c.blockServices(); err != nil {
 		return err
 	}
 	if err := c.withHostResolver(); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(b.cfg.DebsDir, 0o755); err != nil {
-		return err
-	}
-	// The shared package cache: each .deb is downloaded once for every build.
-	if err := c.bind(ctx, b.cfg.DebsDir, "var/cache/apt/archives"); err != nil {
 		return err
 	}
 	moved, err := c.withBuildSources(ctx, b.v)
@@ -142,7 +118,7 @@ func (b *variantBuild) installIn(ctx context.Context, c *chroot, layer *variants
 		}
 	}
 	if len(locked) > 0 {
-		if _, err := c.run(ctx, append(b.epochEnv(), aptEnv...), aptInstallArgs(layer.Recommends, locked)...); err != nil {
+		if err := b.aptInstall(ctx, c, private, aptInstallArgs(layer.Recommends, locked), locked); err != nil {
 			return aptFailed("installing the packages of "+layer.File, err)
 		}
 	}

@@ -221,6 +221,20 @@ func TestPipelinedBuildStoresTheSameTrees(t *testing.T) {
 	if piped.runner.count("ostree --repo="+piped.cfg.storeRepo().Path+" checkout --require-hardlinks") == 0 {
 		t.Error("the stored bootstrap tree was not relinked")
 	}
+	// Its linked checkout is made ahead, while install still runs: it
+	// starts before install's overlay comes off.
+	ahead := piped.runner.first(func(c string) bool {
+		return strings.Contains(c, "checkout --require-hardlinks") && strings.Contains(c, "/ahead-")
+	})
+	off := piped.runner.first(func(c string) bool {
+		return strings.HasPrefix(c, "umount ") && strings.HasSuffix(c, "/overlay/merged")
+	})
+	if ahead < 0 || off < 0 || ahead > off {
+		t.Errorf("the relink's checkout (call %d) was not made ahead of applying install (call %d)", ahead, off)
+	}
+	if left, _ := filepath.Glob(filepath.Join(piped.cfg.workDir(), "*", "ahead-*")); len(left) > 0 {
+		t.Errorf("checkouts made ahead outlived the build: %v", left)
+	}
 	plain := newTestEnv(t, pkgs...)
 	plain.cfg.NoOverlay = true
 	b := plain.mustBuild()

@@ -59,7 +59,8 @@ func remoteOf(t *testing.T) (*fakeRemote, Report) {
 // withLog makes e log into a buffer, to count warnings.
 func withLog(e *testEnv) *bytes.Buffer {
 	var buf bytes.Buffer
-	e.cfg.Log = zerolog.New(&buf).Level(zerolog.DebugLevel)
+	// Background stores log from their own goroutines.
+	e.cfg.Log = zerolog.New(zerolog.SyncWriter(&buf)).Level(zerolog.DebugLevel)
 	return &buf
 }
 

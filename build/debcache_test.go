@@ -1,0 +1,111 @@
+package build
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/debian-atomic/builder/schedule"
+)
+
+// Names as apt writes them into its archives folder (seen in a real cache).
+func TestDebFileSpellsAptsNames(t *testing.T) {
+	for _, c := range []struct{ name, version, arch, want string }{
+		{"bash-completion", "1:2.16.0-7", "all", "bash-completion_1%3a2.16.0-7_all.deb"},
+		{"bash", "5.2.37-2+b10", "amd64", "bash_5.2.37-2+b10_amd64.deb"},
+		{"flatpak", "1.16.6-1~deb13u4", "amd64", "flatpak_1.16.6-1~deb13u4_amd64.deb"},
+		{"odd", "1%2_3", "amd64", "odd_1%252%5f3_amd64.deb"},
+	} {
+		if got := debFile(c.name, c.version, c.arch); got != c.want {
+			t.Errorf("debFile(%s %s %s) = %s, want %s", c.name, c.version, c.arch, got, c.want)
+		}
+	}
+}
+
+// A package is downloaded once, into the shared cache; a build with
+// another cache that shares it downloads nothing and never asks apt to.
+func TestPackagesAreDownloadedOnceIntoTheSharedCache(t *testing.T) {
+	a := newTestEnv(t, "hello", "zsh")
+	a.mustBuild()
+	if n := a.runner.count("chroot " + a.cfg.workDir()); n == 0 {
+		t.Fatal("no command ran in the tree")
+	}
+	if a.runner.downloads != 2 {
+		t.Errorf("the first build downloaded %d packages, want hello and zsh", a.runner.downloads)
+	}
+	for _, p := range []string{"hello", "zsh"} {
+		if _, err := os.Stat(filepath.Join(a.cfg.DebsDir, debFile(p, fakeVersion, "amd64"))); err != nil {
+			t.Errorf("%s is not in the shared cache: %v", p, err)
+		}
+	}
+	b := newTestEnv(t, "hello", "zsh")
+	b.cfg.DebsDir = a.cfg.DebsDir
+	b.mustBuild()
+	if b.runner.downloads != 0 || downloadOnly(b.runner) != 0 {
+		t.Errorf("with every package cached, %d downloads in %d apt runs", b.runner.downloads, downloadOnly(b.runner))
+	}
+	if left, _ := os.ReadDir(b.cfg.workDir()); len(left) > 0 {
+		t.Errorf("work folders left: %v", left)
+	}
+}
+
+func downloadOnly(f *fakeRunner) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.calls {
+		if strings.Contains(c, "apt-get install") && strings.Contains(c, "--download-only") {
+			n++
+		}
+	}
+	return n
+}
+
+// Siblings install side by side: only downloads hold the shared cache's
+// lock, not apt's install, also when the packages are new to the cache.
+func TestSiblingInstallsRunSideBySide(t *testing.T) {
+	e := newTestEnv(t, "hello")
+	t.Setenv(schedule.JobsEnv, "2")
+	e.writeVariant("c1", child("c1", "t", "zsh"))
+	e.writeVariant("c2", child("c2", "t", "tree"))
+	e.buildNamed("t")
+	e.runner.installDelay = 500 * time.Millisecond
+	if _, err := Variants(context.Background(), e.cfg, []string{"t", "c1", "c2"}); err != nil {
+		t.Fatal(err)
+	}
+	if e.runner.mostInstalling != 2 {
+		t.Errorf("at most %d installs ran at once, want c1's and c2's", e.runner.mostInstalling)
+	}
+	if downloadOnly(e.runner) != 3 { // t's, then c1's and c2's
+		t.Errorf("%d downloads, want one per layer", downloadOnly(e.runner))
+	}
+}
+
+// A shared cache on another filesystem cannot be hard-linked: apt then
+// installs from it directly, one build at a time, and still fills it.
+func TestSharedCacheOnAnotherFilesystem(t *testing.T) {
+	shm, err := os.MkdirTemp("/dev/shm", "debs-")
+	if err != nil {
+		t.Skip("no /dev/shm")
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	e := newTestEnv(t, "hello")
+	if linked, _ := linkDebs(shm, filepath.Join(t.TempDir(), "probe")); linked {
+		// An empty cache links trivially: probe with a file in it.
+		os.WriteFile(filepath.Join(shm, "x_1_all.deb"), nil, 0o644)
+		if linked, _ := linkDebs(shm, filepath.Join(t.TempDir(), "probe")); linked {
+			t.Skip("/dev/shm is on the same filesystem as the tests' folder")
+		}
+	}
+	e.cfg.DebsDir = shm
+	e.mustBuild()
+	if _, err := os.Stat(filepath.Join(shm, debFile("hello", fakeVersion, "amd64"))); err != nil {
+		t.Errorf("hello was not downloaded into the shared cache: %v", err)
+	}
+	if downloadOnly(e.runner) != 0 {
+		t.Error("a download-only run, though apt installs from the shared cache directly")
+	}
+}
