@@ -194,8 +194,9 @@ type variantBuild struct {
 	// freshLists is set when the tree's package lists were fetched in this
 	// build (a bootstrap just ran), so install needs no apt-get update.
 	freshLists bool
-	ahead      *ahead       // a linked checkout made ahead for relink, or nil
-	discarded  []chan error // trees being removed in the background
+	// adopted is set when the tree was just adopted: its times are not yet
+	// a checkout's (see likeCheckout).
+	adopted bool
 }
 
 // Build runs the chain for v and returns what happened. Its loop: plan
@@ -219,9 +220,6 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 	// The work tree never outlives the build: results live in the store.
 	defer func() {
 		if derr := spec.drop(); derr != nil && err == nil {
-			err = derr
-		}
-		if derr := errors.Join(b.dropAhead(), b.waitDiscarded()); derr != nil && err == nil {
 			err = derr
 		}
 		if rerr := removeTree(b.work); rerr != nil && err == nil {
@@ -248,7 +246,7 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 		if ps.kind == StepCommit {
 			// The commit reuses the stored tree. Dropping the work tree first
 			// spares the output commit's sync from writing it to disk.
-			if err = errors.Join(b.dropAhead(), b.waitDiscarded(), removeTree(b.work)); err != nil {
+			if err = removeTree(b.work); err != nil {
 				return rep, err
 			}
 			b.holds = ""
@@ -346,7 +344,7 @@ func (b *variantBuild) run(ctx context.Context, ps plannedStep, r *stepRun, spec
 	if spec != nil {
 		log.Info().Str("step", r.sr.Name).Str("key", ps.key.Short()).Bool("cached", false).Str("reason", r.sr.Reason).Msg(r.sr.Name + ": ran")
 		r.start = spec.began
-		return b.applyOverlay(ctx, spec.ovl, log)
+		return b.applyOverlay(spec.ovl)
 	}
 	log.Info().Str("step", r.sr.Name).Str("key", ps.key.Short()).Bool("cached", false).Str("reason", r.sr.Reason).Msg(r.sr.Name + ": running")
 	stop := b.progress(log, r.sr.Name, r.start)
@@ -365,6 +363,7 @@ type stepRun struct {
 	pre   *cache.Preimage
 	sr    StepReport
 	start time.Time
+	adopt bool // stored by moving a tree of hard links in (see adopt)
 }
 
 // failed drops a half-made tree, so nothing can mistake it for a result.
@@ -372,7 +371,7 @@ func (b *variantBuild) failed(name string, err error) error {
 	if rerr := removeTree(b.tree); rerr != nil {
 		err = errors.Join(err, rerr)
 	}
-	b.holds, b.loose = "", notLinked
+	b.holds, b.loose, b.adopted = "", notLinked, false
 	return fmt.Errorf("variant %s, step %s: %w", b.v.Name, name, err)
 }
 
@@ -384,9 +383,20 @@ func (b *variantBuild) storeResult(ctx context.Context, r *stepRun, log logger) 
 	// the critical path (about a second for gnome, a last step's store).
 	sized := make(chan int64, 1)
 	go func() { sized <- treeSize(b.tree) }()
+	tree := b.tree
+	if r.adopt {
+		farm, err := b.linkFarm(ctx)
+		defer removeTree(farm) // what ostree did not consume: nothing, unless it failed
+		if err != nil {
+			<-sized
+			return fmt.Errorf("variant %s, step %s: storing the result: %w", b.v.Name, name, err)
+		}
+		tree = farm
+	}
 	result, err := b.store.Commit(ctx, ostreeops.CommitOptions{
-		Branch: "cache/" + r.st.kind + "/" + string(r.sr.Key), Tree: b.tree, Parent: "none",
+		Branch: "cache/" + r.st.kind + "/" + string(r.sr.Key), Tree: tree, Parent: "none",
 		Timestamp: "1970-01-01T00:00:00Z", NoBindings: true, NoFsync: true, LinkSpeedup: b.linked(),
+		Consume: r.adopt,
 	})
 	size := <-sized // also on failure: nothing reads the tree after return
 	if err != nil {
@@ -402,7 +412,7 @@ func (b *variantBuild) storeResult(ctx context.Context, r *stepRun, log logger) 
 		return err
 	}
 	log.Info().Str("step", name).Dur("duration", r.sr.Duration).Dur("storing", time.Since(stored)).
-		Bool("linked", b.linked()).Int64("size", size).Msg(name + ": done")
+		Bool("linked", b.linked()).Bool("adopted", r.adopt).Int64("size", size).Msg(name + ": done")
 	return nil
 }
 
@@ -433,13 +443,8 @@ func (s *speculation) drop() error {
 // storeWhileNextRuns stores r's result in the background while next (at
 // chain index at) runs on an overlay, and adds r's report once stored.
 func (b *variantBuild) storeWhileNextRuns(ctx context.Context, r *stepRun, next step, at int, rep *Report, log logger) (*speculation, error) {
-	// The relink that applying next's changes will want starts as soon as
-	// the result is stored, while next still runs.
-	var then func()
-	if b.wantsRelink() {
-		then = func() { b.checkoutAhead(ctx, r.sr.Result) }
-	}
-	stored := b.storeInBackground(ctx, r, log, then)
+	r.adopt = b.canAdopt(ctx)
+	stored := b.storeInBackground(ctx, r, log)
 	log.Info().Str("step", next.name()).Msg(next.name() + ": running while the previous result is stored")
 	began := time.Now()
 	stop := b.progress(log, next.name(), began)
@@ -454,6 +459,9 @@ func (b *variantBuild) storeWhileNextRuns(ctx context.Context, r *stepRun, next 
 		return nil, b.explain(b.failed(r.sr.Name, perr), r.sr.Name)
 	}
 	b.holds = r.sr.Result
+	if r.adopt {
+		b.loose, b.adopted = 0, true // its files are the store's objects now
+	}
 	if serr != nil {
 		rep.Steps = append(rep.Steps, StepReport{Variant: b.v.Name, Step: next.kind, Name: next.name()})
 		return nil, b.explain(b.failed(next.name(), serr), next.name())
@@ -462,8 +470,7 @@ func (b *variantBuild) storeWhileNextRuns(ctx context.Context, r *stepRun, next 
 }
 
 // storeInBackground stores r's result; an interrupt gives it storeGrace.
-// then, if set, runs once the result is stored, before the store reports.
-func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log logger, then func()) <-chan error {
+func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log logger) <-chan error {
 	done := make(chan error, 1)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	finished := make(chan struct{})
@@ -481,11 +488,7 @@ func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log lo
 	go func() {
 		defer cancel()
 		defer close(finished)
-		err := b.storeResult(sctx, r, log)
-		if err == nil && then != nil && ctx.Err() == nil {
-			then()
-		}
-		done <- err
+		done <- b.storeResult(sctx, r, log)
 	}()
 	return done
 }
@@ -544,7 +547,7 @@ func (b *variantBuild) execute(ctx context.Context, ps plannedStep, log logger) 
 		b.holds = ""
 		return err
 	}
-	return b.applyOverlay(ctx, ovl, log)
+	return b.applyOverlay(ovl)
 }
 
 // body runs an install or postprocess step in root.
@@ -581,7 +584,7 @@ func (b *variantBuild) restore(ctx context.Context, commit string, log logger, n
 		return err
 	}
 	start := time.Now()
-	b.loose = notLinked
+	b.loose, b.adopted = notLinked, false
 	if b.useOverlays(ctx) {
 		if err := b.store.CheckoutLinked(ctx, commit, b.tree); err == nil {
 			b.loose = 0

@@ -90,7 +90,7 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 	}
 	args := c.Args
 	switch args[0] {
-	case "ostree":
+	case "ostree", "cp":
 		return f.real.Run(ctx, c)
 	case "mmdebstrap", "debootstrap":
 		root := args[len(args)-2]

@@ -216,30 +216,27 @@ func TestPipelinedBuildStoresTheSameTrees(t *testing.T) {
 	if n := piped.runner.count("mount -t overlay"); n < 3 { // the probe, install, postprocess
 		t.Errorf("the cold build mounted %d overlays: steps did not overlap", n)
 	}
-	// The bootstrap's tree, once stored, is swapped for a linked checkout,
-	// so storing the install reads only what install changed.
-	if piped.runner.count("ostree --repo="+piped.cfg.storeRepo().Path+" checkout --require-hardlinks") == 0 {
-		t.Error("the stored bootstrap tree was not relinked")
+	// The bootstrap's tree is adopted: stored by moving a tree of hard
+	// links in, so its files are the objects and storing install reads
+	// only what install changed; no relink is needed.
+	if n := piped.runner.count("cp -a --link"); n == 0 {
+		t.Error("the bootstrap's tree was not adopted")
 	}
-	// Its linked checkout is made ahead, while install still runs: it
-	// starts before install's overlay comes off.
-	ahead := piped.runner.first(func(c string) bool {
-		return strings.Contains(c, "checkout --require-hardlinks") && strings.Contains(c, "/ahead-")
-	})
-	off := piped.runner.first(func(c string) bool {
-		return strings.HasPrefix(c, "umount ") && strings.HasSuffix(c, "/overlay/merged")
-	})
-	if ahead < 0 || off < 0 || ahead > off {
-		t.Errorf("the relink's checkout (call %d) was not made ahead of applying install (call %d)", ahead, off)
+	if piped.runner.count("ostree --repo="+piped.cfg.storeRepo().Path+" checkout --require-hardlinks") != 0 {
+		t.Error("an adopted tree was relinked")
 	}
-	if left, _ := filepath.Glob(filepath.Join(piped.cfg.workDir(), "*", "ahead-*")); len(left) > 0 {
-		t.Errorf("checkouts made ahead outlived the build: %v", left)
+	if left, _ := filepath.Glob(filepath.Join(piped.cfg.workDir(), "*", "farm")); len(left) > 0 {
+		t.Errorf("trees of hard links outlived the build: %v", left)
 	}
 	plain := newTestEnv(t, pkgs...)
 	plain.cfg.NoOverlay = true
 	b := plain.mustBuild()
 	if plain.runner.count("mount -t overlay") != 0 {
 		t.Error("NoOverlay still mounted overlays")
+	}
+	// Steps write into the tree itself then: its files must stay copies.
+	if plain.runner.count("cp -a --link") != 0 {
+		t.Error("without overlays, a tree was adopted")
 	}
 	for i := range a.Steps {
 		if a.Steps[i].Result != b.Steps[i].Result && a.Steps[i].Step != StepCommit {
@@ -270,5 +267,37 @@ func TestSpeculativeStepHitIsDropped(t *testing.T) {
 	}
 	if e.runner.count("chroot") < 2 {
 		t.Error("install did not run speculatively")
+	}
+}
+
+// A repository on another filesystem than the work trees cannot adopt a
+// tree (a rename cannot cross filesystems): it copies, and stores the same
+// results as a build that adopts.
+func TestNoAdoptionAcrossFilesystems(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting an overlay needs root")
+	}
+	shm, err := os.MkdirTemp("/dev/shm", "repo-")
+	if err != nil {
+		t.Skip("no /dev/shm")
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	pkgs := []string{"hello", "linux-image-amd64", "ostree-boot", "dracut"}
+	e := newTestEnv(t, pkgs...)
+	e.cfg.RepoDir = filepath.Join(shm, "repo")
+	var work, repo syscall.Stat_t
+	os.MkdirAll(e.cfg.workDir(), 0o755)
+	if syscall.Stat(e.cfg.workDir(), &work) != nil || syscall.Stat(shm, &repo) != nil || work.Dev == repo.Dev {
+		t.Skip("/dev/shm is on the work trees' filesystem")
+	}
+	a := e.mustBuild()
+	if e.runner.count("cp -a --link") != 0 {
+		t.Error("a tree was adopted across filesystems")
+	}
+	b := newTestEnv(t, pkgs...).mustBuild()
+	for i := range a.Steps {
+		if a.Steps[i].Result != b.Steps[i].Result && a.Steps[i].Step != StepCommit {
+			t.Errorf("%s: copied %s, adopted %s", a.Steps[i].Name, short(a.Steps[i].Result), short(b.Steps[i].Result))
+		}
 	}
 }

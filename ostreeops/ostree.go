@@ -61,9 +61,14 @@ type CommitOptions struct {
 	// LinkSpeedup skips hashing files that are hardlinks to objects of this
 	// repository (from CheckoutLinked): only changed files are read.
 	LinkSpeedup bool
-	Strings     map[string]string // --add-metadata-string
-	Variants    map[string]string // --add-metadata, GVariant text
-	NoBindings  bool              // no ostree.ref-binding, so the checksum depends on content only
+	// Consume moves the tree's files into the repository (ostree renames a
+	// file into its object after hashing it, where it would copy it) and
+	// removes the tree: give it a tree of hard links, and the files of the
+	// original become the objects themselves.
+	Consume    bool
+	Strings    map[string]string // --add-metadata-string
+	Variants   map[string]string // --add-metadata, GVariant text
+	NoBindings bool              // no ostree.ref-binding, so the checksum depends on content only
 }
 
 // Commit writes a commit and returns its checksum.
@@ -100,6 +105,9 @@ func (r Repo) Commit(ctx context.Context, o CommitOptions) (string, error) {
 	}
 	if o.LinkSpeedup {
 		args = append(args, "--link-checkout-speedup")
+	}
+	if o.Consume {
+		args = append(args, "--consume")
 	}
 	for _, k := range sortedKeys(o.Strings) {
 		args = append(args, "--add-metadata-string="+k+"="+o.Strings[k])
