@@ -8,22 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/debian-atomic/builder/debcache"
 	"github.com/debian-atomic/builder/schedule"
 )
-
-// Names as apt writes them into its archives folder (seen in a real cache).
-func TestDebFileSpellsAptsNames(t *testing.T) {
-	for _, c := range []struct{ name, version, arch, want string }{
-		{"bash-completion", "1:2.16.0-7", "all", "bash-completion_1%3a2.16.0-7_all.deb"},
-		{"bash", "5.2.37-2+b10", "amd64", "bash_5.2.37-2+b10_amd64.deb"},
-		{"flatpak", "1.16.6-1~deb13u4", "amd64", "flatpak_1.16.6-1~deb13u4_amd64.deb"},
-		{"odd", "1%2_3", "amd64", "odd_1%252%5f3_amd64.deb"},
-	} {
-		if got := debFile(c.name, c.version, c.arch); got != c.want {
-			t.Errorf("debFile(%s %s %s) = %s, want %s", c.name, c.version, c.arch, got, c.want)
-		}
-	}
-}
 
 // A package is downloaded once, into the shared cache; a build with
 // another cache that shares it downloads nothing and never asks apt to.
@@ -37,7 +24,7 @@ func TestPackagesAreDownloadedOnceIntoTheSharedCache(t *testing.T) {
 		t.Errorf("the first build downloaded %d packages, want hello and zsh", a.runner.downloads)
 	}
 	for _, p := range []string{"hello", "zsh"} {
-		if _, err := os.Stat(filepath.Join(a.cfg.DebsDir, debFile(p, fakeVersion, "amd64"))); err != nil {
+		if _, err := os.Stat(filepath.Join(a.cfg.DebsDir, debcache.FileName(p, fakeVersion, "amd64"))); err != nil {
 			t.Errorf("%s is not in the shared cache: %v", p, err)
 		}
 	}
@@ -93,16 +80,16 @@ func TestSharedCacheOnAnotherFilesystem(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(shm) })
 	e := newTestEnv(t, "hello")
-	if linked, _ := linkDebs(shm, filepath.Join(t.TempDir(), "probe")); linked {
+	if linked, _ := debcache.Link(shm, filepath.Join(t.TempDir(), "probe")); linked {
 		// An empty cache links trivially: probe with a file in it.
 		os.WriteFile(filepath.Join(shm, "x_1_all.deb"), nil, 0o644)
-		if linked, _ := linkDebs(shm, filepath.Join(t.TempDir(), "probe")); linked {
+		if linked, _ := debcache.Link(shm, filepath.Join(t.TempDir(), "probe")); linked {
 			t.Skip("/dev/shm is on the same filesystem as the tests' folder")
 		}
 	}
 	e.cfg.DebsDir = shm
 	e.mustBuild()
-	if _, err := os.Stat(filepath.Join(shm, debFile("hello", fakeVersion, "amd64"))); err != nil {
+	if _, err := os.Stat(filepath.Join(shm, debcache.FileName("hello", fakeVersion, "amd64"))); err != nil {
 		t.Errorf("hello was not downloaded into the shared cache: %v", err)
 	}
 	if downloadOnly(e.runner) != 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/debcache"
 	"github.com/debian-atomic/builder/mountinfo"
 )
 
@@ -221,7 +222,7 @@ func (f *fakeRunner) inChroot(root string, args []string) error {
 		if !ok {
 			arch = "all"
 		}
-		deb := filepath.Join(dir, debFile(name, version, arch))
+		deb := filepath.Join(dir, debcache.FileName(name, version, arch))
 		if _, err := os.Stat(deb); err == nil || strings.HasPrefix(name, "no-such-") {
 			continue
 		}
