@@ -35,6 +35,8 @@ type fakeRunner struct {
 	hostApt bool
 	// emptyTrace makes strace leave an empty trace (dracut still runs).
 	emptyTrace bool
+	// pinned is the CPU of each taskset-pinned call, in order.
+	pinned []string
 	// binds are the bind mounts made (target -> source), which the fake
 	// apt follows to find a tree's package folders on the host.
 	binds map[string]string
@@ -79,6 +81,13 @@ func (f *fakeRunner) stillMounted() []string {
 }
 
 func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
+	// taskset only pins what follows it: the call is what follows.
+	if len(c.Args) > 3 && c.Args[0] == "taskset" && c.Args[1] == "--cpu-list" {
+		f.mu.Lock()
+		f.pinned = append(f.pinned, c.Args[2])
+		f.mu.Unlock()
+		c.Args = c.Args[3:]
+	}
 	line := c.String()
 	f.mu.Lock()
 	f.calls = append(f.calls, line)

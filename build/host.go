@@ -26,7 +26,8 @@ func requirements(v *variants.Variant) []Requirement {
 		{"ostree", "ostree"},
 		{"apt-get", "apt"},
 		{"chroot", "coreutils"},
-		{"strace", "strace"}, // traces dracut: the initramfs manifest
+		{"strace", "strace"},      // traces dracut: the initramfs manifest
+		{"taskset", "util-linux"}, // keeps strace and dracut on one CPU
 		{"mount", "mount"},
 		{"umount", "mount"},
 		{"/usr/share/keyrings/debian-archive-keyring.gpg", "debian-archive-keyring"},

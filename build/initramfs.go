@@ -53,6 +53,9 @@ func dracutArgs(kver string) []string {
 		"--add", "ostree", "--kver", kver, initramfsPath(kver)}
 }
 
+// tracePins keeps traced dracut runs of one process on different CPUs.
+var tracePins dracuttrace.Pinner
+
 func initramfsPath(kver string) string { return dracuttrace.ImagePath(kver) }
 
 // initramfs makes /usr/lib/modules/KVER/initramfs.img in root: the stored
@@ -97,10 +100,9 @@ func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
 				}
 			}
 		}
-		// --seccomp-bpf stops dracut's processes only at the traced calls,
-		// not at every system call: most of strace's cost.
-		args := append([]string{"strace", "-f", "--seccomp-bpf", "-y", "-qq", "-s", "4096", "-e", "trace=" + dracuttrace.Calls, "-o", trace,
-			"chroot", root}, dracutArgs(kver)...)
+		cpu, release := tracePins.Pin(dracuttrace.AllowedCPUs())
+		defer release()
+		args := append(dracuttrace.StraceArgs(cpu, trace), append([]string{"chroot", root}, dracutArgs(kver)...)...)
 		// The environment chroot.run gives every command in the tree.
 		env := append([]string{"LC_ALL=C.UTF-8", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}, b.epochEnv()...)
 		_, err := c.runner.Run(ctx, run.Cmd{Args: args, Env: env, OnlyEnv: true})

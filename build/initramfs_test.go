@@ -28,6 +28,9 @@ func TestInitramfsReusedOnlyWhenItsInputsAreUnchanged(t *testing.T) {
 	if n := e.runner.count("strace"); n != 1 {
 		t.Fatalf("dracut ran %d times in the first build", n)
 	}
+	if cpus := dracuttrace.AllowedCPUs(); len(cpus) > 1 && len(e.runner.pinned) != 1 {
+		t.Errorf("traced dracut was not pinned to one of the CPUs %v: %v", cpus, e.runner.pinned)
+	}
 	e.setPackages(append(bootable, "hello")...)
 	second := e.mustBuild()
 	if got := ranSteps(second); len(got) < 2 || got[len(got)-2] != StepPostprocess {
@@ -63,6 +66,9 @@ func TestInitramfsLibraryGlobs(t *testing.T) {
 	e.mustBuild()
 	if n := e.runner.count("strace"); n != 1 {
 		t.Fatalf("dracut ran %d times in the first build", n)
+	}
+	if cpus := dracuttrace.AllowedCPUs(); len(cpus) > 1 && len(e.runner.pinned) != 1 {
+		t.Errorf("traced dracut was not pinned to one of the CPUs %v: %v", cpus, e.runner.pinned)
 	}
 	if !slices.ContainsFunc(e.runner.calls, func(c string) bool {
 		return strings.HasPrefix(c, "mount --bind ") && strings.HasSuffix(c, dracuttrace.InitScript)
