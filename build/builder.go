@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
 
 	"github.com/debian-atomic/builder/cache"
+	"github.com/debian-atomic/builder/cpupin"
 	"github.com/debian-atomic/builder/mountinfo"
 	"github.com/debian-atomic/builder/ostreeops"
 	"github.com/debian-atomic/builder/treelayout"
@@ -69,6 +71,11 @@ type Session struct {
 	// probed once, on first need (by whichever variant build asks first).
 	overlays     bool
 	overlaysOnce sync.Once
+	// cpus keeps pinned commands (traced dracut, side-by-side installs) of
+	// the session's builds on different CPUs; building counts its variant
+	// builds running now.
+	cpus     cpupin.Pool
+	building atomic.Int32
 }
 
 // useOverlays probes once whether this cache's filesystem takes overlays.
@@ -207,6 +214,8 @@ type variantBuild struct {
 // whether that work is kept (a miss) or dropped (a hit).
 func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, err error) {
 	start := time.Now()
+	s.building.Add(1)
+	defer s.building.Add(-1)
 	b := &variantBuild{Session: s, v: v, tools: tools{}, work: filepath.Join(s.cfg.workDir(), v.Name), loose: notLinked}
 	b.tree = filepath.Join(b.work, "rootfs")
 	rep = Report{Variant: v.Name, Ref: v.Ref}

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/cpupin"
 	"github.com/debian-atomic/builder/variants"
 )
 
@@ -170,7 +172,12 @@ func (c *chroot) withSources(ctx context.Context, sources []string) error {
 
 // run runs a command inside the tree.
 func (c *chroot) run(ctx context.Context, env []string, args ...string) ([]byte, error) {
-	full := append([]string{"chroot", c.root}, args...)
+	return c.runOn(ctx, nil, env, args...)
+}
+
+// runOn is run pinned to cpus (none: not pinned).
+func (c *chroot) runOn(ctx context.Context, cpus []int, env []string, args ...string) ([]byte, error) {
+	full := slices.Concat(cpupin.Prefix(cpus), []string{"chroot", c.root}, args)
 	base := []string{"LC_ALL=C.UTF-8", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}
 	return c.runner.Run(ctx, run.Cmd{Args: full, Env: append(base, env...), OnlyEnv: true})
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/cpupin"
 	"github.com/debian-atomic/builder/ostreeops"
 )
 
@@ -49,6 +50,16 @@ type Config struct {
 	// DEBIAN_ATOMIC_INITRAMFS_CACHE=0 does: tracing makes dracut slower
 	// (see the README) in exchange for reuse in later builds.
 	NoInitramfsCache bool
+	// CPUs are the CPUs commands may be pinned to (see package cpupin);
+	// nil: the ones this process may run on.
+	CPUs []int
+}
+
+func (c Config) cpus() []int {
+	if c.CPUs != nil {
+		return c.CPUs
+	}
+	return cpupin.Allowed()
 }
 
 // DefaultConfig resolves folders from the project root and the environment.

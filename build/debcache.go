@@ -74,7 +74,9 @@ func (b *variantBuild) aptInstall(ctx context.Context, c *chroot, private string
 	if err := c.bind(ctx, private, "var/cache/apt/archives"); err != nil {
 		return err
 	}
-	_, err = c.run(ctx, env, args...)
+	cpus, release := b.installCPUs()
+	defer release()
+	_, err = c.runOn(ctx, cpus, env, args...)
 	// A file apt still fetched (one debcache.FileName spells differently) is kept.
 	return errors.Join(err, harvestDebs(private, b.cfg.DebsDir))
 }
@@ -87,4 +89,16 @@ func (b *variantBuild) withSharedDebs(ctx context.Context, f func() error) error
 	}
 	defer unlock()
 	return f()
+}
+
+// installCPUs are the CPUs an install runs on while other variants build
+// beside it: its share of them, the least busy (see package cpupin). An
+// install alone is not pinned.
+func (b *variantBuild) installCPUs() ([]int, func()) {
+	n := int(b.building.Load())
+	if n < 2 {
+		return nil, func() {}
+	}
+	all := b.cfg.cpus()
+	return b.cpus.Take(all, max(1, len(all)/n))
 }

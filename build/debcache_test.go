@@ -59,12 +59,21 @@ func TestSiblingInstallsRunSideBySide(t *testing.T) {
 	e.writeVariant("c1", child("c1", "t", "zsh"))
 	e.writeVariant("c2", child("c2", "t", "tree"))
 	e.buildNamed("t")
+	if pinned := pinnedInstalls(e.runner); len(pinned) != 0 {
+		t.Errorf("an install alone was pinned: %q", pinned)
+	}
 	e.runner.installDelay = 500 * time.Millisecond
+	e.cfg.Host = fakeHost{delay: 50 * time.Millisecond}
 	if _, err := Variants(context.Background(), e.cfg, []string{"t", "c1", "c2"}); err != nil {
 		t.Fatal(err)
 	}
 	if e.runner.mostInstalling != 2 {
 		t.Errorf("at most %d installs ran at once, want c1's and c2's", e.runner.mostInstalling)
+	}
+	// Side by side, each install keeps to a CPU of its own.
+	pinned := pinnedInstalls(e.runner)
+	if len(pinned) != 2 || pinned[0][:2] == pinned[1][:2] {
+		t.Errorf("the siblings' installs were not pinned to a CPU each: %q", pinned)
 	}
 	if downloadOnly(e.runner) != 3 { // t's, then c1's and c2's
 		t.Errorf("%d downloads, want one per layer", downloadOnly(e.runner))
@@ -95,4 +104,17 @@ func TestSharedCacheOnAnotherFilesystem(t *testing.T) {
 	if downloadOnly(e.runner) != 0 {
 		t.Error("a download-only run, though apt installs from the shared cache directly")
 	}
+}
+
+// pinnedInstalls are the pinned apt installs (not downloads) f ran.
+func pinnedInstalls(f *fakeRunner) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, p := range f.pinned {
+		if strings.Contains(p, "apt-get install") && !strings.Contains(p, "--download-only") {
+			out = append(out, p)
+		}
+	}
+	return out
 }

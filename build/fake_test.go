@@ -35,7 +35,7 @@ type fakeRunner struct {
 	hostApt bool
 	// emptyTrace makes strace leave an empty trace (dracut still runs).
 	emptyTrace bool
-	// pinned is the CPU of each taskset-pinned call, in order.
+	// pinned is each taskset-pinned call, as "CPUS CALL".
 	pinned []string
 	// binds are the bind mounts made (target -> source), which the fake
 	// apt follows to find a tree's package folders on the host.
@@ -83,10 +83,11 @@ func (f *fakeRunner) stillMounted() []string {
 func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 	// taskset only pins what follows it: the call is what follows.
 	if len(c.Args) > 3 && c.Args[0] == "taskset" && c.Args[1] == "--cpu-list" {
-		f.mu.Lock()
-		f.pinned = append(f.pinned, c.Args[2])
-		f.mu.Unlock()
+		cpus := c.Args[2]
 		c.Args = c.Args[3:]
+		f.mu.Lock()
+		f.pinned = append(f.pinned, cpus+" "+c.String())
+		f.mu.Unlock()
 	}
 	line := c.String()
 	f.mu.Lock()
@@ -426,10 +427,14 @@ func fakeHostApt(c run.Cmd) ([]byte, error) {
 
 var fakeVersion = "1.0-1"
 
-type fakeHost struct{}
+// fakeHost has every tool; delay slows its answers about versions, which
+// every build asks first (siblings are then all under way before either
+// reaches its install).
+type fakeHost struct{ delay time.Duration }
 
 func (fakeHost) Ensure(context.Context, []Requirement) error { return nil }
-func (fakeHost) ToolVersion(_ context.Context, tool string) (string, error) {
+func (h fakeHost) ToolVersion(_ context.Context, tool string) (string, error) {
+	time.Sleep(h.delay)
 	if tool == "ostree" {
 		return "2022.7", nil
 	}
@@ -458,6 +463,7 @@ func newTestEnv(t *testing.T, packages ...string) *testEnv {
 		Runner:      e.runner,
 		Log:         zerolog.Nop(),
 		Host:        fakeHost{},
+		CPUs:        []int{0, 1},
 	}
 	os.MkdirAll(e.cfg.VariantsDir, 0o755)
 	e.setPackages(packages...)

@@ -71,7 +71,7 @@ func TestMissingHostToolsWithoutAptListsThemAll(t *testing.T) {
 }
 
 func TestMissingHostToolsAreInstalledOrNamed(t *testing.T) {
-	cfg, runner := hostEnv(t, 0, "apt-get", "chroot", "mount", "umount", "ostree", "strace")
+	cfg, runner := hostEnv(t, 0, "apt-get", "chroot", "mount", "umount", "ostree", "strace", "taskset")
 	// The fake apt-get "installs" nothing: the tool is still missing after.
 	runner.hostApt = true
 	err := openFails(t, cfg, runner)

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/debian-atomic/builder/build/run"
 	"github.com/debian-atomic/builder/cache"
+	"github.com/debian-atomic/builder/cpupin"
 	"github.com/debian-atomic/builder/dracuttrace"
 	"github.com/debian-atomic/builder/ostreeops"
 	"github.com/debian-atomic/builder/treelayout"
@@ -52,9 +54,6 @@ func dracutArgs(kver string) []string {
 	return []string{"dracut", "--force", "--no-hostonly", "--reproducible", "--compress", DracutCompress,
 		"--add", "ostree", "--kver", kver, initramfsPath(kver)}
 }
-
-// tracePins keeps traced dracut runs of one process on different CPUs.
-var tracePins dracuttrace.Pinner
 
 func initramfsPath(kver string) string { return dracuttrace.ImagePath(kver) }
 
@@ -100,9 +99,9 @@ func (b *variantBuild) initramfs(ctx context.Context, root, kver string) error {
 				}
 			}
 		}
-		cpu, release := tracePins.Pin(dracuttrace.AllowedCPUs())
+		cpus, release := b.cpus.Take(b.cfg.cpus(), 1)
 		defer release()
-		args := append(dracuttrace.StraceArgs(cpu, trace), append([]string{"chroot", root}, dracutArgs(kver)...)...)
+		args := slices.Concat(cpupin.Prefix(cpus), dracuttrace.StraceArgs(trace), []string{"chroot", root}, dracutArgs(kver))
 		// The environment chroot.run gives every command in the tree.
 		env := append([]string{"LC_ALL=C.UTF-8", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "TERM=dumb"}, b.epochEnv()...)
 		_, err := c.runner.Run(ctx, run.Cmd{Args: args, Env: env, OnlyEnv: true})
