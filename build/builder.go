@@ -204,6 +204,9 @@ type variantBuild struct {
 	// adopted is set when the tree was just adopted: its times are not yet
 	// a checkout's (see likeCheckout).
 	adopted bool
+	// ready tells the schedule that the layers a child shares are stored
+	// (nil: nobody waits).
+	ready func()
 }
 
 // Build runs the chain for v and returns what happened. Its loop: plan
@@ -212,11 +215,17 @@ type variantBuild struct {
 // repeat until the plan has no miss. While a result is stored the next step
 // already runs on an overlay (a speculation), and the next plan says
 // whether that work is kept (a miss) or dropped (a hit).
-func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, err error) {
+func (s *Session) Build(ctx context.Context, v *variants.Variant) (Report, error) {
+	return s.build(ctx, v, nil)
+}
+
+// build is Build, calling ready once v's layers are stored: its children
+// can start then, beside its postprocess and commit.
+func (s *Session) build(ctx context.Context, v *variants.Variant, ready func()) (rep Report, err error) {
 	start := time.Now()
 	s.building.Add(1)
 	defer s.building.Add(-1)
-	b := &variantBuild{Session: s, v: v, tools: tools{}, work: filepath.Join(s.cfg.workDir(), v.Name), loose: notLinked}
+	b := &variantBuild{Session: s, v: v, tools: tools{}, work: filepath.Join(s.cfg.workDir(), v.Name), loose: notLinked, ready: ready}
 	b.tree = filepath.Join(b.work, "rootfs")
 	rep = Report{Variant: v.Name, Ref: v.Ref}
 	log := s.cfg.Log.With().Str("variant", v.Name).Logger()
@@ -243,6 +252,10 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (rep Report, e
 			if err := b.reportHit(pl.steps[i], i, &spec, prevVersion, &rep, log); err != nil {
 				return rep, err
 			}
+		}
+		if b.ready != nil && pl.layersStored() {
+			b.ready()
+			b.ready = nil
 		}
 		ps := pl.firstMiss()
 		if ps == nil {

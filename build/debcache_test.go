@@ -118,3 +118,22 @@ func pinnedInstalls(f *fakeRunner) []string {
 	}
 	return out
 }
+
+// A child starts once its parent's layers are stored: its install runs
+// beside the parent's postprocess (a slow dracut here), not after it.
+func TestChildInstallsBesideItsParentsPostprocess(t *testing.T) {
+	e := newTestEnv(t, bootable...)
+	t.Setenv(schedule.JobsEnv, "2")
+	e.writeVariant("c1", child("c1", "t", "zsh"))
+	e.runner.dracutDelay = time.Second
+	if _, err := Variants(context.Background(), e.cfg, []string{"t", "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	childInstall := e.runner.first(func(c string) bool {
+		return strings.Contains(c, "apt-get install") && strings.Contains(c, "/c1/") && !strings.Contains(c, "--download-only")
+	})
+	parentCommit := e.runner.first(func(c string) bool { return strings.Contains(c, "--tree=ref=") && strings.Contains(c, "test/t") })
+	if childInstall < 0 || parentCommit < 0 || childInstall > parentCommit {
+		t.Errorf("c1's install (call %d) did not start before t's output commit (call %d)", childInstall, parentCommit)
+	}
+}

@@ -45,6 +45,8 @@ type fakeRunner struct {
 	// installDelay).
 	downloads, installing, mostInstalling int
 	installDelay                          time.Duration
+	// dracutDelay slows every traced dracut.
+	dracutDelay time.Duration
 }
 
 func newFakeRunner() *fakeRunner {
@@ -150,6 +152,7 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 			}
 			return nil, os.WriteFile(args[slices.Index(args, "-o")+1], nil, 0o644)
 		}
+		time.Sleep(f.dracutDelay)
 		return nil, fakeStrace(args)
 	case "apt-get":
 		if f.hostApt {

@@ -25,7 +25,7 @@ func (s *Session) buildParallel(ctx context.Context, vs []*variants.Variant) ([]
 	}
 	// The host checker caches tool versions in a map: one caller at a time.
 	s.host = &syncHost{h: s.host}
-	reports, errs := schedule.Run(ctx, vs, jobs, s.Build)
+	reports, errs := schedule.Run(ctx, vs, jobs, s.build)
 	for i := range reports {
 		if reports[i].Variant == "" {
 			reports[i] = Report{Variant: vs[i].Name, Ref: vs[i].Ref}

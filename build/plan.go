@@ -85,6 +85,13 @@ func (p plan) done() bool {
 	return len(p.steps) == len(p.chain) && p.steps[len(p.steps)-1].hit
 }
 
+// layersStored is whether every layer step (the bootstrap, the installs)
+// is a hit: what a child of the variant shares is in the cache.
+func (p plan) layersStored() bool {
+	m := p.firstMiss()
+	return m == nil || (m.kind != StepBootstrap && m.kind != StepInstall)
+}
+
 // firstMiss is the step a build runs next, nil when done.
 func (p plan) firstMiss() *plannedStep {
 	if p.done() {

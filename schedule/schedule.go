@@ -58,17 +58,22 @@ func memTotal() uint64 {
 	return 0
 }
 
-// Run builds vs with build, up to jobs at once. A variant starts once the build of
-// its nearest ancestor in vs has ended (see after), so it finds that
-// ancestor's layers cached; siblings then run side by side. A failed variant does not stop
-// the others (a child of a failed one still tries, as it would alone);
-// when ctx ends, builds that have not started do not start. Results and
-// errors come back in the order of vs (a zero result for a variant that
-// did not start).
-func Run[R any](ctx context.Context, vs []*variants.Variant, jobs int, build func(context.Context, *variants.Variant) (R, error)) ([]R, []error) {
-	ended := map[string]chan struct{}{}
+// Run builds vs with build, up to jobs at once. A variant starts once its
+// nearest ancestor in vs (see after) is ready: its build called ready, which
+// it does when the layers a child shares are stored (the parent's own
+// postprocess and commit then run beside the child's install), or ended.
+// So a child finds that ancestor's layers cached, and siblings run side by
+// side. A failed variant does not stop the others (a child of a failed one
+// still tries, as it would alone); when ctx ends, builds that have not
+// started do not start. Results and errors come back in the order of vs (a
+// zero result for a variant that did not start).
+func Run[R any](ctx context.Context, vs []*variants.Variant, jobs int, build func(ctx context.Context, v *variants.Variant, ready func()) (R, error)) ([]R, []error) {
+	ready := map[string]chan struct{}{}
+	readyOnce := map[string]func(){}
 	for _, v := range vs {
-		ended[v.Name] = make(chan struct{})
+		ch := make(chan struct{})
+		ready[v.Name] = ch
+		readyOnce[v.Name] = sync.OnceFunc(func() { close(ch) })
 	}
 	slots := make(chan struct{}, max(jobs, 1))
 	reports := make([]R, len(vs))
@@ -78,8 +83,8 @@ func Run[R any](ctx context.Context, vs []*variants.Variant, jobs int, build fun
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer close(ended[v.Name])
-			if err := waitFor(ctx, after(vs, i), ended); err != nil {
+			defer readyOnce[v.Name]()
+			if err := waitFor(ctx, after(vs, i), ready); err != nil {
 				errs[i] = fmt.Errorf("variant %s: not started: %w", v.Name, err)
 				return
 			}
@@ -94,7 +99,7 @@ func Run[R any](ctx context.Context, vs []*variants.Variant, jobs int, build fun
 				errs[i] = fmt.Errorf("variant %s: not started: %w", v.Name, ctx.Err())
 				return
 			}
-			reports[i], errs[i] = build(ctx, v)
+			reports[i], errs[i] = build(ctx, v, readyOnce[v.Name])
 		}()
 	}
 	wg.Wait()
@@ -128,9 +133,9 @@ func after(vs []*variants.Variant, i int) string {
 	return ""
 }
 
-// waitFor waits for the build of name to end ("" waits for nothing).
-func waitFor(ctx context.Context, name string, ended map[string]chan struct{}) error {
-	ch, ok := ended[name]
+// waitFor waits for the build of name to be ready ("" waits for nothing).
+func waitFor(ctx context.Context, name string, ready map[string]chan struct{}) error {
+	ch, ok := ready[name]
 	if !ok {
 		return nil
 	}

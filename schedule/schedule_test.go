@@ -46,7 +46,7 @@ func TestScheduleRunsSiblingsSideBySideAfterTheirParent(t *testing.T) {
 	// other, they would time out.
 	both := sync.WaitGroup{}
 	both.Add(2)
-	reports, errs := Run(context.Background(), vs, 2, func(ctx context.Context, v *variants.Variant) (string, error) {
+	reports, errs := Run(context.Background(), vs, 2, func(ctx context.Context, v *variants.Variant, ready func()) (string, error) {
 		ev.add("start " + v.Name)
 		defer ev.add("end " + v.Name)
 		if v.Name == "c1" || v.Name == "c2" {
@@ -83,7 +83,7 @@ func TestScheduleHonoursJobs(t *testing.T) {
 	vs := family()
 	var mu sync.Mutex
 	running, most := 0, 0
-	Run(context.Background(), vs, 1, func(ctx context.Context, v *variants.Variant) (string, error) {
+	Run(context.Background(), vs, 1, func(ctx context.Context, v *variants.Variant, ready func()) (string, error) {
 		mu.Lock()
 		running++
 		most = max(most, running)
@@ -102,7 +102,7 @@ func TestScheduleHonoursJobs(t *testing.T) {
 func TestScheduleAFailedSiblingDoesNotStopTheOthers(t *testing.T) {
 	vs := family()
 	ev := &events{}
-	_, errs := Run(context.Background(), vs, 2, func(ctx context.Context, v *variants.Variant) (string, error) {
+	_, errs := Run(context.Background(), vs, 2, func(ctx context.Context, v *variants.Variant, ready func()) (string, error) {
 		ev.add("start " + v.Name)
 		if v.Name == "c1" {
 			return v.Name, errors.New("c1 broke")
@@ -126,7 +126,7 @@ func TestScheduleCtrlCStopsEveryBuild(t *testing.T) {
 	started := make(chan struct{}, 4)
 	done := make(chan []error)
 	go func() {
-		_, errs := Run(ctx, vs, 2, func(ctx context.Context, v *variants.Variant) (string, error) {
+		_, errs := Run(ctx, vs, 2, func(ctx context.Context, v *variants.Variant, ready func()) (string, error) {
 			ev.add("start " + v.Name)
 			if v.Name == "base" {
 				return "", nil
@@ -187,5 +187,39 @@ func TestJobs(t *testing.T) {
 	t.Setenv(JobsEnv, "zero")
 	if _, err := Jobs(); err == nil || !strings.Contains(err.Error(), JobsEnv) {
 		t.Errorf("a bad setting: %v", err)
+	}
+}
+
+// A parent that says its shared layers are ready lets its children start
+// while it goes on (its postprocess and commit beside their installs).
+func TestScheduleStartsChildrenWhenTheParentIsReady(t *testing.T) {
+	vs := family()
+	ev := &events{}
+	childStarted := make(chan struct{}, 2)
+	_, errs := Run(context.Background(), vs, 3, func(ctx context.Context, v *variants.Variant, ready func()) (string, error) {
+		ev.add("start " + v.Name)
+		defer ev.add("end " + v.Name)
+		if v.Name == "base" {
+			ready()
+			select {
+			case <-childStarted:
+			case <-time.After(5 * time.Second):
+				return "", errors.New("no child started while base went on after ready")
+			}
+			return v.Name, nil
+		}
+		if v.Name == "c1" || v.Name == "c2" {
+			childStarted <- struct{}{}
+		}
+		return v.Name, nil
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("%s: %v", vs[i].Name, err)
+		}
+	}
+	// g's parent c1 never called ready: g waited for c1's end.
+	if ev.index("end c1") > ev.index("start g") {
+		t.Errorf("g started before c1, which never said ready, ended: %v", ev.log)
 	}
 }
