@@ -183,6 +183,15 @@ func TestPlanOfAChildReusesItsParentsCachedLayers(t *testing.T) {
 	if miss.hit || miss.parent != basePlan.steps[1].result || !slices.Equal(miss.why, []string{"not in cache"}) {
 		t.Errorf("child's install: %+v", miss)
 	}
+	// What a child of c would share is c's layers: not stored yet. The
+	// base's are, once only its postprocess or commit is left.
+	if p.layersStored() {
+		t.Errorf("c's layers are stored before its install ran")
+	}
+	fresh := makePlan(planInputs{v: planVariant(t, files, "base"), lock: lock, tools: planTools}, newMemCache()).layersStored()
+	if !basePlan.layersStored() || fresh {
+		t.Errorf("layersStored: a cached base %v, the base in a fresh cache %v", basePlan.layersStored(), fresh)
+	}
 }
 
 func TestPlanOfAChangedPackageListMissesThatInstallAndSaysWhy(t *testing.T) {
