@@ -103,10 +103,14 @@ func (x Exec) Run(ctx context.Context, c Cmd) ([]byte, error) {
 
 	var stdout bytes.Buffer
 	tail := &tailWriter{max: 40}
+	name := c.Args[0]
+	if name == "taskset" && len(c.Args) > 3 { // pinned: the log names what runs
+		name = c.Args[3]
+	}
 	lw := &lineWriter{fn: func(l string) {
 		tail.add(l)
 		if x.Line != nil && !c.Quiet {
-			x.Line(c.Args[0], l)
+			x.Line(name, l)
 		}
 	}}
 	// Output lines feed the error's tail (apt says "Err: URL 404" on

@@ -76,3 +76,15 @@ func TestCancelKillsTheWholeGroup(t *testing.T) {
 		t.Errorf("the command's child survived: %s", st)
 	}
 }
+
+// A pinned command's lines are logged under its own name, not taskset's.
+func TestLinesOfAPinnedCommandNameIt(t *testing.T) {
+	var names []string
+	x := Exec{Line: func(cmd, line string) { names = append(names, cmd+": "+line) }}
+	if _, err := x.Run(context.Background(), Cmd{Args: []string{"taskset", "--cpu-list", "0", "echo", "hi"}}); err != nil {
+		t.Skip("no taskset here:", err)
+	}
+	if len(names) != 1 || names[0] != "echo: hi" {
+		t.Errorf("logged %q, want echo: hi", names)
+	}
+}
