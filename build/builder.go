@@ -205,7 +205,8 @@ type variantBuild struct {
 	// a checkout's (see likeCheckout).
 	adopted bool
 	// ready tells the schedule that the layers a child shares are stored
-	// (nil: nobody waits).
+	// (nil: nobody waits). It may be called more than once, and from the
+	// goroutine that stores the last layer.
 	ready func()
 }
 
@@ -220,7 +221,8 @@ func (s *Session) Build(ctx context.Context, v *variants.Variant) (Report, error
 }
 
 // build is Build, calling ready once v's layers are stored: its children
-// can start then, beside its postprocess and commit.
+// can start then, beside its postprocess and commit. ready may be called
+// more than once, and from another goroutine (schedule.Run's is both).
 func (s *Session) build(ctx context.Context, v *variants.Variant, ready func()) (rep Report, err error) {
 	start := time.Now()
 	s.building.Add(1)
@@ -255,7 +257,6 @@ func (s *Session) build(ctx context.Context, v *variants.Variant, ready func()) 
 		}
 		if b.ready != nil && pl.layersStored() {
 			b.ready()
-			b.ready = nil
 		}
 		ps := pl.firstMiss()
 		if ps == nil {
@@ -466,7 +467,11 @@ func (s *speculation) drop() error {
 // chain index at) runs on an overlay, and adds r's report once stored.
 func (b *variantBuild) storeWhileNextRuns(ctx context.Context, r *stepRun, next step, at int, rep *Report, log logger) (*speculation, error) {
 	r.adopt = b.canAdopt(ctx)
-	stored := b.storeInBackground(ctx, r, log)
+	var then func()
+	if next.kind == StepPostprocess && b.ready != nil {
+		then = b.ready // the last layer: children can start as soon as it is stored
+	}
+	stored := b.storeInBackground(ctx, r, then, log)
 	log.Info().Str("step", next.name()).Msg(next.name() + ": running while the previous result is stored")
 	began := time.Now()
 	stop := b.progress(log, next.name(), began)
@@ -491,8 +496,9 @@ func (b *variantBuild) storeWhileNextRuns(ctx context.Context, r *stepRun, next 
 	return &speculation{at: at, ovl: ovl, began: began}, nil
 }
 
-// storeInBackground stores r's result; an interrupt gives it storeGrace.
-func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log logger) <-chan error {
+// storeInBackground stores r's result, then calls then (when not nil) if
+// that worked; an interrupt gives it storeGrace.
+func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, then func(), log logger) <-chan error {
 	done := make(chan error, 1)
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	finished := make(chan struct{})
@@ -510,7 +516,11 @@ func (b *variantBuild) storeInBackground(ctx context.Context, r *stepRun, log lo
 	go func() {
 		defer cancel()
 		defer close(finished)
-		done <- b.storeResult(sctx, r, log)
+		err := b.storeResult(sctx, r, log)
+		if err == nil && then != nil {
+			then()
+		}
+		done <- err
 	}()
 	return done
 }

@@ -45,12 +45,14 @@ type fakeRunner struct {
 	// installDelay).
 	downloads, installing, mostInstalling int
 	installDelay                          time.Duration
-	// dracutDelay slows every traced dracut.
+	// dracutDelay slows every traced dracut; dracutEnded is, per tree, how
+	// many calls had been made when its traced dracut ended.
 	dracutDelay time.Duration
+	dracutEnded map[string]int
 }
 
 func newFakeRunner() *fakeRunner {
-	return &fakeRunner{mounted: map[string]bool{}, binds: map[string]string{}, real: run.Exec{}, started: make(chan struct{}, 10)}
+	return &fakeRunner{mounted: map[string]bool{}, binds: map[string]string{}, dracutEnded: map[string]int{}, real: run.Exec{}, started: make(chan struct{}, 10)}
 }
 
 func (f *fakeRunner) count(prefix string) int {
@@ -153,7 +155,11 @@ func (f *fakeRunner) Run(ctx context.Context, c run.Cmd) ([]byte, error) {
 			return nil, os.WriteFile(args[slices.Index(args, "-o")+1], nil, 0o644)
 		}
 		time.Sleep(f.dracutDelay)
-		return nil, fakeStrace(args)
+		err := fakeStrace(args)
+		f.mu.Lock()
+		f.dracutEnded[args[slices.Index(args, "chroot")+1]] = len(f.calls)
+		f.mu.Unlock()
+		return nil, err
 	case "apt-get":
 		if f.hostApt {
 			return nil, nil
