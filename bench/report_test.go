@@ -140,3 +140,32 @@ func TestOnlyPicksGroupsAndNamesAWrongOne(t *testing.T) {
 		t.Error("runs does not follow Only")
 	}
 }
+
+// A finished sample's tree is set aside, not removed, until the report
+// ends; only a short disk removes the set aside trees at once.
+func TestDiscardSetsSamplesAsideUntilTheDiskIsShort(t *testing.T) {
+	work := t.TempDir()
+	r := &runner{cfg: build.Config{Log: zerolog.Nop()}, opts: Options{Work: work}}
+	sample := func(name string) string {
+		dir := filepath.Join(work, name)
+		if err := os.MkdirAll(filepath.Join(dir, "cache", "repo"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	a := sample("seq-1")
+	r.discard(a)
+	if _, err := os.Stat(a); !os.IsNotExist(err) {
+		t.Fatalf("the sample's tree is still where it was: %v", err)
+	}
+	kept, _ := os.ReadDir(filepath.Join(work, trashDir))
+	if len(kept) != 1 || !strings.HasPrefix(kept[0].Name(), "seq-1-") {
+		t.Fatalf("set aside: %v, want seq-1-N", kept)
+	}
+	r.discard(filepath.Join(work, "never-made")) // nothing to set aside
+	r.keepFree = ^uint64(0)                      // no disk is that large
+	r.discard(sample("all-2"))
+	if _, err := os.Stat(filepath.Join(work, trashDir)); !os.IsNotExist(err) {
+		t.Fatalf("with the disk short the set aside trees stay: %v", err)
+	}
+}
