@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/debian-atomic/builder/build/run"
+	"github.com/debian-atomic/builder/overlay"
 )
 
 // A store commit copies every file it has not seen into the repository:
@@ -63,9 +64,9 @@ func (b *variantBuild) linkFarm(ctx context.Context) (string, error) {
 
 // applyOverlay applies a step's overlay onto the tree; an adopted tree
 // first gets a checkout's times.
-func (b *variantBuild) applyOverlay(ovl *overlay) error {
-	added := treeSize(ovl.upper)
-	err := ovl.applyAfter(func() error {
+func (b *variantBuild) applyOverlay(ovl *overlay.Overlay) error {
+	added := treeSize(ovl.Upper)
+	err := ovl.ApplyAfter(func() error {
 		if !b.adopted {
 			return nil
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/debian-atomic/builder/cpupin"
 	"github.com/debian-atomic/builder/mountinfo"
 	"github.com/debian-atomic/builder/ostreeops"
+	"github.com/debian-atomic/builder/overlay"
 	"github.com/debian-atomic/builder/treelayout"
 	"github.com/debian-atomic/builder/variants"
 )
@@ -81,7 +82,7 @@ type Session struct {
 // useOverlays probes once whether this cache's filesystem takes overlays.
 func (s *Session) useOverlays(ctx context.Context) bool {
 	s.overlaysOnce.Do(func() {
-		s.overlays = !s.cfg.NoOverlay && overlayWorks(ctx, s.cfg.Runner, filepath.Join(s.cfg.workDir(), "overlay-probe"))
+		s.overlays = !s.cfg.NoOverlay && overlay.Works(ctx, s.cfg.Runner, filepath.Join(s.cfg.workDir(), "overlay-probe"))
 		if !s.overlays {
 			s.cfg.Log.Debug().Msg("overlayfs is not usable here: cached trees are restored by copying")
 		}
@@ -451,7 +452,7 @@ var storeGrace = 1500 * time.Millisecond
 // overlaps apt or dracut. Its key is known once the store has ended.
 type speculation struct {
 	at    int // its index in the chain
-	ovl   *overlay
+	ovl   *overlay.Overlay
 	began time.Time
 }
 
@@ -460,7 +461,7 @@ func (s *speculation) drop() error {
 	if s == nil {
 		return nil
 	}
-	return s.ovl.drop()
+	return s.ovl.Drop()
 }
 
 // storeWhileNextRuns stores r's result in the background while next (at
@@ -481,7 +482,7 @@ func (b *variantBuild) storeWhileNextRuns(ctx context.Context, r *stepRun, next 
 	rep.Steps = append(rep.Steps, r.sr)
 	if perr != nil {
 		if ovl != nil {
-			perr = errors.Join(perr, ovl.drop())
+			perr = errors.Join(perr, ovl.Drop())
 		}
 		return nil, b.explain(b.failed(r.sr.Name, perr), r.sr.Name)
 	}
@@ -595,13 +596,13 @@ func (b *variantBuild) body(ctx context.Context, st step, root string, only []st
 
 // onOverlay runs a step on an overlay over the tree, leaving the tree as it
 // was; on failure the overlay is unmounted.
-func (b *variantBuild) onOverlay(ctx context.Context, st step, only []string) (*overlay, error) {
-	ovl, err := mountOverlay(ctx, b.cfg.Runner, b.tree, filepath.Join(b.work, "overlay"))
+func (b *variantBuild) onOverlay(ctx context.Context, st step, only []string) (*overlay.Overlay, error) {
+	ovl, err := overlay.Mount(ctx, b.cfg.Runner, b.tree, filepath.Join(b.work, "overlay"))
 	if err != nil {
 		return nil, fmt.Errorf("mounting an overlay on the tree: %w", err)
 	}
-	if err := b.body(ctx, st, ovl.mounted, only); err != nil {
-		return nil, errors.Join(err, ovl.unmount())
+	if err := b.body(ctx, st, ovl.Merged, only); err != nil {
+		return nil, errors.Join(err, ovl.Unmount())
 	}
 	return ovl, nil
 }

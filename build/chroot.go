@@ -194,19 +194,10 @@ func (c *chroot) close() error {
 	}
 	c.undo = nil
 	for i := len(c.mounted) - 1; i >= 0; i-- {
-		if err := unmount(ctx, c.runner, c.mounted[i]); err != nil {
+		if err := run.Unmount(ctx, c.runner, c.mounted[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	c.mounted = nil
 	return errors.Join(errs...)
-}
-
-func unmount(ctx context.Context, runner run.Runner, target string) error {
-	if _, err := runner.Run(ctx, run.Cmd{Args: []string{"umount", target}, Quiet: true}); err == nil {
-		return nil
-	}
-	// Something still holds it (a process that outlived an interrupt): detach.
-	_, err := runner.Run(ctx, run.Cmd{Args: []string{"umount", "--lazy", target}, Quiet: true})
-	return err
 }

@@ -22,7 +22,7 @@ import (
 func unmountUnder(runner run.Runner, dir string) error {
 	var errs []error
 	for _, mp := range mountinfo.Under(dir) {
-		if err := unmount(context.Background(), runner, mp); err != nil {
+		if err := run.Unmount(context.Background(), runner, mp); err != nil {
 			errs = append(errs, fmt.Errorf("cannot unmount %s left by an earlier build: %w", mp, err))
 		}
 	}

@@ -202,3 +202,13 @@ func (t *tailWriter) String() string {
 	}
 	return strings.Join(t.errors, "\n") + "\n...\n" + strings.Join(t.lines, "\n")
 }
+
+// Unmount unmounts target with runner, lazily when something still holds it
+// (a process that outlived an interrupt), so that exit paths never stall.
+func Unmount(ctx context.Context, runner Runner, target string) error {
+	if _, err := runner.Run(ctx, Cmd{Args: []string{"umount", target}, Quiet: true}); err == nil {
+		return nil
+	}
+	_, err := runner.Run(ctx, Cmd{Args: []string{"umount", "--lazy", target}, Quiet: true})
+	return err
+}

@@ -1,4 +1,7 @@
-package build
+// Package overlay runs a build step on an overlayfs over a tree and then
+// applies the step's changes onto the tree with renames, so the stored
+// objects the tree shares by hard links are never written into.
+package overlay
 
 import (
 	"bytes"
@@ -23,50 +26,52 @@ import (
 // unchanged file is still a hardlink to its object, and `ostree commit
 // --link-checkout-speedup` reads only what the step changed.
 
-// overlay is one mounted overlay over a tree: a linked checkout, or a tree
+// Overlay is one mounted overlay over a tree: a linked checkout, or a tree
 // whose result is being stored meanwhile. Either way nothing writes into it.
-type overlay struct {
-	runner                           run.Runner
-	dir, lower, upper, work, mounted string
+type Overlay struct {
+	runner           run.Runner
+	dir, lower, work string
+	Upper            string // the step's changes
+	Merged           string // where the step sees the tree
 }
 
-// mountOverlay mounts an overlay over lower at merged, with scratch folders
+// Mount mounts an overlay over lower at Merged, with scratch folders
 // in dir. redirect_dir=on makes a folder rename (postprocess's /etc to
 // /usr/etc, the dpkg database, /home to /var/home) a redirect xattr on the
 // upper folder instead of a copy of the whole folder; apply turns each
 // redirect into a rename of the lower folder, so such moves cost the size of
 // the change, not of the tree.
-func mountOverlay(ctx context.Context, runner run.Runner, lower, dir string) (*overlay, error) {
-	o := &overlay{runner: runner, dir: dir, lower: lower, upper: filepath.Join(dir, "upper"),
-		work: filepath.Join(dir, "work"), mounted: filepath.Join(dir, "merged")}
-	for _, d := range []string{o.upper, o.work, o.mounted} {
+func Mount(ctx context.Context, runner run.Runner, lower, dir string) (*Overlay, error) {
+	o := &Overlay{runner: runner, dir: dir, lower: lower, Upper: filepath.Join(dir, "upper"),
+		work: filepath.Join(dir, "work"), Merged: filepath.Join(dir, "merged")}
+	for _, d := range []string{o.Upper, o.work, o.Merged} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	opts := "lowerdir=" + lower + ",upperdir=" + o.upper + ",workdir=" + o.work +
+	opts := "lowerdir=" + lower + ",upperdir=" + o.Upper + ",workdir=" + o.work +
 		",redirect_dir=on,index=off,metacopy=off"
-	if _, err := runner.Run(ctx, run.Cmd{Args: []string{"mount", "-t", "overlay", "overlay", "-o", opts, o.mounted}, Quiet: true}); err != nil {
+	if _, err := runner.Run(ctx, run.Cmd{Args: []string{"mount", "-t", "overlay", "overlay", "-o", opts, o.Merged}, Quiet: true}); err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
 	return o, nil
 }
 
-// unmount detaches the overlay; it runs on every exit path, Ctrl-C included.
-func (o *overlay) unmount() error {
-	return unmount(context.Background(), o.runner, o.mounted)
+// Unmount detaches the overlay; it runs on every exit path, Ctrl-C included.
+func (o *Overlay) Unmount() error {
+	return run.Unmount(context.Background(), o.runner, o.Merged)
 }
 
-// apply unmounts the overlay and makes the lower tree what the merged view
+// Apply unmounts the overlay and makes the lower tree what the merged view
 // showed: whiteouts delete, opaque folders replace, everything else in the
 // upper layer is renamed into place. The scratch folders go.
-func (o *overlay) apply() error { return o.applyAfter(nil) }
+func (o *Overlay) Apply() error { return o.ApplyAfter(nil) }
 
-// applyAfter is apply with between run once the overlay is unmounted: it
+// ApplyAfter is Apply with between run once the overlay is unmounted: it
 // may replace the lower tree by an equal one.
-func (o *overlay) applyAfter(between func() error) error {
-	if err := o.unmount(); err != nil {
+func (o *Overlay) ApplyAfter(between func() error) error {
+	if err := o.Unmount(); err != nil {
 		return err
 	}
 	if between != nil {
@@ -74,15 +79,15 @@ func (o *overlay) applyAfter(between func() error) error {
 			return err
 		}
 	}
-	if err := applyUpper(o.upper, o.lower); err != nil {
+	if err := applyUpper(o.Upper, o.lower); err != nil {
 		return fmt.Errorf("applying the step's changes to the tree: %w", err)
 	}
 	return os.RemoveAll(o.dir)
 }
 
-// drop unmounts the overlay and throws its changes away.
-func (o *overlay) drop() error {
-	if err := o.unmount(); err != nil {
+// Drop unmounts the overlay and throws its changes away.
+func (o *Overlay) Drop() error {
+	if err := o.Unmount(); err != nil {
 		return err
 	}
 	return os.RemoveAll(o.dir)
@@ -100,7 +105,7 @@ func applyUpper(upper, lower string) error {
 		return err
 	}
 	for _, aside := range staged {
-		if exists(aside) {
+		if _, err := os.Lstat(aside); err == nil {
 			return fmt.Errorf("a renamed folder was not placed: %s is left", aside)
 		}
 	}
@@ -390,10 +395,10 @@ func isOpaque(dir string) bool {
 	return err == nil && n == 1 && buf[0] == 'y'
 }
 
-// overlayWorks tries an overlay in dir once: filesystems that cannot carry
+// Works tries an overlay in dir once: filesystems that cannot carry
 // an upper layer (an overlay root, as in some containers) and runners that
 // only pretend to mount make the builder restore trees by copy instead.
-func overlayWorks(ctx context.Context, runner run.Runner, dir string) bool {
+func Works(ctx context.Context, runner run.Runner, dir string) bool {
 	defer os.RemoveAll(dir)
 	lower := filepath.Join(dir, "lower")
 	if err := os.MkdirAll(lower, 0o755); err != nil {
@@ -402,13 +407,13 @@ func overlayWorks(ctx context.Context, runner run.Runner, dir string) bool {
 	if err := os.WriteFile(filepath.Join(lower, "probe"), []byte("lower"), 0o644); err != nil {
 		return false
 	}
-	o, err := mountOverlay(ctx, runner, lower, filepath.Join(dir, "ovl"))
+	o, err := Mount(ctx, runner, lower, filepath.Join(dir, "ovl"))
 	if err != nil {
 		return false
 	}
-	werr := os.WriteFile(filepath.Join(o.mounted, "probe"), []byte("upper"), 0o644)
-	if err := o.apply(); err != nil || werr != nil {
-		o.unmount()
+	werr := os.WriteFile(filepath.Join(o.Merged, "probe"), []byte("upper"), 0o644)
+	if err := o.Apply(); err != nil || werr != nil {
+		o.Unmount()
 		return false
 	}
 	got, err := os.ReadFile(filepath.Join(lower, "probe"))
