@@ -23,9 +23,47 @@ var (
 	loginOrPanic   = regexp.MustCompile(loginPrompt.String() + "|" + panicRE.String())
 )
 
+// hungAfter is how long a guest whose kernel reported the emulator's
+// trouble may go on showing no boot progress before waitForLogin calls it
+// hung, not slow (LoginRetrying then boots it once more). On 2026-12-06 a
+// plasma check's guest stalled 22 s into its boot (a virtual CPU's timer
+// never fired again) and printed nothing but the kernel's stall reports
+// until its 25-minute deadline, while the boot tests waited for the VM lane.
+var hungAfter = 6 * time.Minute
+
+// pollEvery is how often waitForLogin looks for progress.
+var pollEvery = 10 * time.Second
+
+// progressRE is what a booting guest prints as it gets on: systemd's
+// status lines, in the initramfs and after.
+var progressRE = regexp.MustCompile(`  OK  |Starting |Reached target`)
+
+// waitForLogin waits for the login prompt (or a panic) until timeout, but
+// gives up early on a hung guest (see hungAfter).
+func waitForLogin(vm *VM, timeout time.Duration) (string, error) {
+	deadline := time.Now().Add(timeout)
+	progress, moved := 0, time.Now()
+	for {
+		got, err := vm.Expect(loginOrPanic, min(pollEvery, time.Until(deadline)))
+		if err == nil || vm.exited() {
+			return got, err
+		}
+		if !time.Now().Before(deadline) {
+			return got, fmt.Errorf("no %q on the console within %s", loginOrPanic, timeout)
+		}
+		out := vm.Output()
+		if n := len(progressRE.FindAllStringIndex(out, -1)); n != progress {
+			progress, moved = n, time.Now()
+		}
+		if trouble := EmulatorTrouble(out); trouble != "" && time.Since(moved) >= hungAfter {
+			return got, fmt.Errorf("the guest is hung: its kernel reported %q and its boot showed no progress for %s", trouble, hungAfter)
+		}
+	}
+}
+
 // Login waits for the login prompt and logs in.
 func Login(vm *VM, user, password string, timeout time.Duration) (*Shell, error) {
-	got, err := vm.Expect(loginOrPanic, timeout)
+	got, err := waitForLogin(vm, timeout)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package image
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -66,5 +67,37 @@ func TestLoginRetryingBootsAgainOnlyOnTheEmulatorsTrouble(t *testing.T) {
 				t.Errorf("booted %d times, told of %d retries; want %d and %d", boots, agains, c.boots, c.agains)
 			}
 		})
+	}
+}
+
+// A guest that reported the emulator's trouble and then shows no progress
+// is hung: Login says so after hungAfter, not at its deadline. One whose
+// boot goes on printing systemd's progress is only slow.
+func TestLoginGivesUpOnAHungGuestOnly(t *testing.T) {
+	defer func(h, p time.Duration) { hungAfter, pollEvery = h, p }(hungAfter, pollEvery)
+	hungAfter, pollEvery = 2*time.Second, 100*time.Millisecond
+	stall := `printf '[   22.4] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:\n'; `
+
+	hung := fakeConsole(t, stall+`sleep 60`)
+	start := time.Now()
+	_, err := waitForLogin(hung, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "hung") {
+		t.Fatalf("waitForLogin on a hung guest: %v", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the hung guest was given up after %s, want about %s", d, hungAfter)
+	}
+	if EmulatorTrouble(hung.Output()) == "" {
+		t.Error("a hung guest's console shows no trouble: LoginRetrying would not boot it again")
+	}
+
+	slow := fakeConsole(t, stall+`for i in 1 2 3 4 5 6 7 8; do printf '[  OK  ] Started unit %d.\n' $i; sleep 0.5; done; printf 'host login: '; sleep 60`)
+	if got, err := waitForLogin(slow, time.Minute); err != nil || !strings.HasSuffix(got, "login: ") {
+		t.Fatalf("waitForLogin on a slow guest: %q, %v", got, err)
+	}
+
+	quiet := fakeConsole(t, `sleep 60`) // no trouble reported: only the deadline ends the wait
+	if _, err := waitForLogin(quiet, 3*time.Second); err == nil || strings.Contains(err.Error(), "hung") {
+		t.Fatalf("waitForLogin on a quiet guest: %v", err)
 	}
 }
