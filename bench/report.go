@@ -206,7 +206,8 @@ func writeChild(c build.Config, name, base, pkg string) error {
 		[]byte("name: "+name+"\ninherits: "+base+"\nref: bench/"+name+"\npackages:\n  - "+pkg+"\n"), 0o644)
 }
 
-// settle writes out what earlier samples left in the page cache, so that no writeback of theirs lands in the next
+// settle writes out what earlier samples left in the page cache, so that
+// no writeback of theirs lands in the next
 // sample's time. Called before every sample, outside its time; the debug
 // log gives how long each took.
 func (r *runner) settle() {
