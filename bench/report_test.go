@@ -115,15 +115,43 @@ func TestE2EBenchSmoke(t *testing.T) {
 		}
 	}
 	for _, r := range res.Rows {
-		if len(r.Samples) != 1 {
+		want := 1
+		if strings.Contains(r.Scenario, "the shared work") {
+			want = 2 // the base, built for both samples of its k
+		}
+		if len(r.Samples) != want {
 			t.Errorf("%s: %d samples", r.Scenario, len(r.Samples))
 		}
+	}
+	if !strings.Contains(string(md), "shared steps were reused 8 times and ran 0 times; the variants ran 12 steps of their own") {
+		t.Errorf("the scaling note is missing or wrong:\n%s", md)
 	}
 	if len(res.Charts) != 1 || len(res.Charts[0].Steps) < 3 {
 		t.Errorf("charts: %+v", res.Charts)
 	}
 	if _, err := os.Stat(opts.Work); !os.IsNotExist(err) {
 		t.Errorf("the runs' caches are left: %v", err)
+	}
+}
+
+func TestCountSharedSeparatesTheBasesStepsFromTheVariants(t *testing.T) {
+	base := []build.Report{{Steps: []build.StepReport{
+		{Step: build.StepBootstrap, Name: "bootstrap"}, {Step: build.StepInstall, Name: "install:minimal"},
+		{Step: build.StepPostprocess, Name: "postprocess"}, {Step: build.StepCommit, Name: "commit"},
+	}}}
+	child := func(name string, rerun bool) build.Report {
+		return build.Report{Steps: []build.StepReport{
+			{Step: build.StepBootstrap, Name: "bootstrap", Cached: !rerun}, {Step: build.StepInstall, Name: "install:minimal", Cached: true},
+			{Step: build.StepInstall, Name: "install:" + name}, {Step: build.StepPostprocess, Name: "postprocess"},
+			{Step: build.StepCommit, Name: "commit"},
+		}}
+	}
+	got := countShared(base, []build.Report{child("a", false), child("b", true)})
+	if want := (stepCount{reused: 3, reran: 1, own: 6}); got != want {
+		t.Errorf("countShared = %+v, want %+v", got, want)
+	}
+	if got.add(got) != (stepCount{6, 2, 12}) {
+		t.Errorf("add: %+v", got.add(got))
 	}
 }
 
