@@ -428,7 +428,7 @@ func (r *runner) scaling(res *Result, row func(name, baseline, goal string) *Row
 	defer func() {
 		for _, k := range r.opts.Scaling {
 			if c, ok := counts[k]; ok {
-				res.Notes = append(res.Notes, fmt.Sprintf("%d small variants on cached %s, all samples: %s's shared steps were reused %d times and ran %d times; the variants ran %d steps of their own.", k, b, b, c.reused, c.reran, c.own))
+				res.Notes = append(res.Notes, fmt.Sprintf("%s on cached %s, all samples: %s's shared steps were reused %d times and ran %d times; the variants ran %d steps of their own.", smallVariants(k), b, b, c.reused, c.reran, c.own))
 			}
 		}
 	}()
@@ -436,10 +436,7 @@ func (r *runner) scaling(res *Result, row func(name, baseline, goal string) *Row
 		if k > len(r.opts.ScalingExtras) {
 			continue
 		}
-		small := fmt.Sprintf("%d small variants", k)
-		if k == 1 {
-			small = "1 small variant"
-		}
+		small := smallVariants(k)
 		shared := row(fmt.Sprintf("%s cold, the shared work under %s", b, small), "", "")
 		seq := row(fmt.Sprintf("%s on cached %s, one after another", small, b), "", "")
 		par := row(fmt.Sprintf("%s on cached %s, side by side", small, b), seq.Scenario, "")
@@ -507,6 +504,13 @@ func (r *runner) scaling(res *Result, row func(name, baseline, goal string) *Row
 		}
 	}
 	return nil
+}
+
+func smallVariants(k int) string {
+	if k == 1 {
+		return "1 small variant"
+	}
+	return fmt.Sprintf("%d small variants", k)
 }
 
 // stepCount is what the builds of variants on a cached base did with the
