@@ -415,12 +415,12 @@ func relockOnly(ctx context.Context, c build.Config, name string) error {
 }
 
 // scaling builds k small variants on a cached base, all at once (parallel,
-// as `mage all`) and one after another, for every k. The issue it answers
-// is not a ratio but a shape: the shared work (the base, built once per
-// sample, whatever k) stays the same, and each added variant costs its own
-// layer (one after another, per variant, against the first k's). Side by
-// side carries no goal: small layers share the package cache's lock and
-// two cores.
+// as `mage all`) and one after another, for every k. What it shows is a
+// shape, not a ratio: the shared work (the base, built once per sample,
+// whatever k) stays the same, and each added variant costs its own layer
+// (one after another, per variant, against the first k's). Side by side
+// carries no goal: small layers share the package cache's lock and two
+// cores.
 func (r *runner) scaling(res *Result, row func(name, baseline, goal string) *Row) error {
 	b := r.opts.Base
 	first := ""
